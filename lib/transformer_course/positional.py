@@ -1,0 +1,93 @@
+"""Positional information: sinusoidal (fixed), learned, and rotary (RoPE)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+
+def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
+    """``(max_len, d_model)`` table with PE[pos, 2i] = sin(pos / 10000^(2i/d_model)) and PE[pos, 2i+1] = cos(...).
+
+    Each pair of columns is a clock ticking at its own frequency, from one
+    turn every 2*pi positions down to one every 10000*2*pi: a multi-scale code
+    in which shifting by k positions is a fixed rotation of every pair.
+    """
+    if not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len: expected a positive int, got {max_len!r}")
+    if not isinstance(d_model, int) or d_model < 2 or d_model % 2:
+        raise ValueError(f"d_model: expected a positive even int (sin/cos pairs), got {d_model!r}")
+    pos = torch.arange(max_len, dtype=torch.float64)[:, None]
+    inv_freq = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(pos * inv_freq)
+    pe[:, 1::2] = torch.cos(pos * inv_freq)
+    return pe.float()
+
+
+def _check_positions(x: torch.Tensor, d_model: int, max_len: int, start: int) -> None:
+    if x.dim() != 3 or x.shape[-1] != d_model:
+        raise ValueError(f"x: expected shape (B, T, {d_model}), got {tuple(x.shape)}")
+    if start + x.shape[1] > max_len:
+        raise ValueError(
+            f"x: sequence of length {x.shape[1]} starting at position {start} needs positions up to "
+            f"{start + x.shape[1]}, but max_len is {max_len}"
+        )
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Adds the fixed sinusoidal table to ``x (B, T, d_model)``; ``start`` offsets positions (for caches)."""
+
+    def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0):
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("pe", sinusoidal_encoding(max_len, d_model), persistent=False)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        _check_positions(x, self.d_model, self.max_len, start)
+        return self.dropout(x + self.pe[start : start + x.shape[1]].to(x.dtype))
+
+
+class LearnedPositionalEmbedding(nn.Module):
+    """Adds a trained vector per position to ``x (B, T, d_model)``; knows nothing past ``max_len``."""
+
+    def __init__(self, max_len: int, d_model: int, dropout: float = 0.0):
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.embedding = nn.Embedding(max_len, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        _check_positions(x, self.d_model, self.max_len, start)
+        positions = torch.arange(start, start + x.shape[1], device=x.device)
+        return self.dropout(x + self.embedding(positions))
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding (RoPE) for queries and keys ``(..., T, d_head)``.
+
+    Rotates the pair (x[i], x[i + d_head/2]) by the angle pos * theta_i, so the
+    dot product of a rotated query and key depends only on their offset.
+    """
+
+    def __init__(self, d_head: int, max_len: int = 4096, base: float = 10000.0):
+        super().__init__()
+        if d_head % 2:
+            raise ValueError(f"d_head: expected an even int, got {d_head}")
+        self.d_head, self.max_len = d_head, max_len
+        inv_freq = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64) / d_head)
+        angles = torch.arange(max_len, dtype=torch.float64)[:, None] * inv_freq
+        self.register_buffer("cos", angles.cos().float(), persistent=False)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        T = x.shape[-2]
+        if x.shape[-1] != self.d_head:
+            raise ValueError(f"x: expected last dimension {self.d_head}, got shape {tuple(x.shape)}")
+        if start + T > self.max_len:
+            raise ValueError(f"x: positions up to {start + T} needed, but max_len is {self.max_len}")
+        cos, sin = self.cos[start : start + T].to(x.dtype), self.sin[start : start + T].to(x.dtype)
+        x1, x2 = x[..., : self.d_head // 2], x[..., self.d_head // 2 :]
+        return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)

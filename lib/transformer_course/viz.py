@@ -1,0 +1,107 @@
+"""Pictures the notebooks draw: attention heatmaps, positional encodings, training curves."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+
+def _plt():
+    import matplotlib.pyplot as plt  # imported late: the library itself must not need a display
+    return plt
+
+
+def _numpy(t):
+    return t.detach().float().cpu().numpy() if isinstance(t, torch.Tensor) else t
+
+
+def attention_heatmap(weights, x_labels: Sequence[str] | None = None, y_labels: Sequence[str] | None = None,
+                      ax=None, title: str | None = None, annotate: bool | None = None, cmap: str = "viridis"):
+    """Draw a ``(T_q, T_k)`` weight matrix: rows are queries, columns are keys."""
+    w = _numpy(weights)
+    if w.ndim != 2:
+        raise ValueError(f"weights: expected shape (T_q, T_k), got {tuple(w.shape)}")
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.45 * w.shape[1] + 2, 0.45 * w.shape[0] + 1.5))
+    image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max())), aspect="auto")
+    if x_labels is not None:
+        ax.set_xticks(range(len(x_labels)), labels=list(x_labels), rotation=90)
+    if y_labels is not None:
+        ax.set_yticks(range(len(y_labels)), labels=list(y_labels))
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    if annotate if annotate is not None else w.size <= 64:
+        for (i, j), value in _enumerate2d(w):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 * w.max() else "k", fontsize=8)
+    if title:
+        ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def _enumerate2d(w):
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            yield (i, j), w[i, j]
+
+
+def attention_heads(weights, x_labels=None, y_labels=None, titles: Sequence[str] | None = None, ncols: int = 4):
+    """One heatmap per head for ``(n_heads, T_q, T_k)`` weights; returns the figure."""
+    w = _numpy(weights)
+    if w.ndim != 3:
+        raise ValueError(f"weights: expected shape (n_heads, T_q, T_k), got {tuple(w.shape)}")
+    plt = _plt()
+    n = w.shape[0]
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows), squeeze=False)
+    for h, ax in enumerate(axes.flat):
+        if h >= n:
+            ax.axis("off")
+            continue
+        ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=max(1e-9, float(w[h].max())), aspect="auto")
+        ax.set_title(titles[h] if titles else f"head {h}")
+        if x_labels is not None:
+            ax.set_xticks(range(len(x_labels)), labels=list(x_labels), rotation=90, fontsize=7)
+        if y_labels is not None:
+            ax.set_yticks(range(len(y_labels)), labels=list(y_labels), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def positional_encoding_plot(pe, dims: Sequence[int] = (0, 1, 4, 5), ax=None):
+    """Heatmap of a ``(max_len, d_model)`` table beside a few of its columns as curves."""
+    p = _numpy(pe)
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5)) if ax is None else (ax.figure, ax)
+    image = left.imshow(p.T, aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
+    left.set_xlabel("position")
+    left.set_ylabel("dimension")
+    fig.colorbar(image, ax=left)
+    for d in dims:
+        if d < p.shape[1]:
+            right.plot(p[:, d], label=f"dim {d}")
+    right.set_xlabel("position")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(curves: Mapping[str, Sequence[float]], ax=None, xlabel: str = "step", ylabel: str = "loss",
+                logy: bool = False, title: str | None = None):
+    """Plot several named curves on one axis."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in curves.items():
+        ax.plot(list(values), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax

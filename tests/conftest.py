@@ -1,0 +1,15 @@
+"""Shared pytest set-up: deterministic CPU runs with double precision where comparisons need it."""
+import os
+
+import pytest
+import torch
+
+# The suite checks behaviour, not speed: keep it on the CPU unless asked.
+os.environ.setdefault("TC_DEVICE", "cpu")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def gen():
+    """A seeded CPU generator, fresh for every test."""
+    return torch.Generator().manual_seed(1234)

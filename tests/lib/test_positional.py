@@ -1,0 +1,67 @@
+import math
+
+import pytest
+import torch
+
+from transformer_course.positional import (LearnedPositionalEmbedding, RotaryEmbedding,
+                                           SinusoidalPositionalEncoding, sinusoidal_encoding)
+
+
+def test_seed_values_d_model_4():
+    pe = sinusoidal_encoding(2, 4)
+    torch.testing.assert_close(pe[0], torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    # position 1: sin(1), cos(1), sin(1/100), cos(1/100)
+    torch.testing.assert_close(pe[1], torch.tensor([0.8415, 0.5403, 0.0100, 0.99995]), atol=1e-4, rtol=0)
+
+
+def test_formula_for_every_entry():
+    pe = sinusoidal_encoding(50, 16)
+    for pos in (0, 7, 49):
+        for i in range(8):
+            angle = pos / 10000 ** (2 * i / 16)
+            assert pe[pos, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-6)
+            assert pe[pos, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-6)
+
+
+def test_shift_by_k_is_a_fixed_linear_map():
+    d, k = 8, 3
+    pe = sinusoidal_encoding(40, d).double()
+    blocks = []
+    for i in range(d // 2):
+        theta = k / 10000 ** (2 * i / d)
+        # row vector [sin a, cos a] times this gives [sin(a + theta), cos(a + theta)]
+        blocks.append(torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]]))
+    rotation = torch.block_diag(*blocks).double()
+    torch.testing.assert_close(pe[:-k] @ rotation, pe[k:])
+
+
+def test_modules_add_positions_and_reject_long_inputs():
+    sin = SinusoidalPositionalEncoding(4, max_len=6)
+    x = torch.zeros(2, 3, 4)
+    torch.testing.assert_close(sin(x)[1], sinusoidal_encoding(6, 4)[:3])
+    torch.testing.assert_close(sin(x, start=2)[0], sinusoidal_encoding(6, 4)[2:5])
+    with pytest.raises(ValueError, match=r"x: sequence of length 7 .* max_len is 6"):
+        sin(torch.zeros(1, 7, 4))
+    learned = LearnedPositionalEmbedding(6, 4)
+    torch.testing.assert_close(learned(x)[0], learned.embedding.weight[:3])
+    with pytest.raises(ValueError, match=r"x: expected shape \(B, T, 4\), got \(1, 3, 5\)"):
+        learned(torch.zeros(1, 3, 5))
+
+
+@pytest.mark.parametrize("args, message", [((0, 4), "max_len"), ((4, 3), "d_model"), ((4, 0), "d_model")])
+def test_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        sinusoidal_encoding(*args)
+
+
+def test_rotary_scores_depend_only_on_offset(gen):
+    rope = RotaryEmbedding(8, max_len=64)
+    q, k = torch.randn(8, generator=gen), torch.randn(8, generator=gen)
+    def score(i, j):
+        qi = rope(q.expand(64, 8))[i]
+        kj = rope(k.expand(64, 8))[j]
+        return (qi @ kj).item()
+    assert score(5, 2) == pytest.approx(score(20, 17), abs=1e-5)
+    assert score(5, 2) != pytest.approx(score(5, 4), abs=1e-3)
+    # rotation keeps lengths
+    torch.testing.assert_close(rope(q.expand(64, 8)).norm(dim=-1), q.norm().expand(64))
