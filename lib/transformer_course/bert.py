@@ -1,0 +1,374 @@
+"""BERT: a stack of post-norm encoder layers, pretrained by filling in masked words.
+
+The encoder layer is ``blocks.EncoderLayer`` (GELU, eps 1e-12), the very layer
+of the "Attention is all you need" encoder; BERT adds learned position and
+segment embeddings, a ``[CLS]`` pooler, and two heads: masked-LM and
+sequence classification. Parameter layout matches Hugging Face's ``BertModel``
+one to one, so ``load_pretrained_bert(folder)`` reads a real checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .blocks import ACTIVATIONS, EncoderLayer, LayerNorm
+from .tokenizers import WordPieceTokenizer
+
+IGNORE_INDEX = -100  # label of positions the MLM loss skips (as torch's cross_entropy default)
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522
+    hidden_size: int = 768  # d_model
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072  # d_ff
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    hidden_act: str = "gelu"  # one of blocks.ACTIVATIONS
+    initializer_range: float = 0.02
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"num_attention_heads: hidden_size = {self.hidden_size} must be divisible by it, "
+                             f"got {self.num_attention_heads}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act: expected one of {sorted(ACTIVATIONS)}, got {self.hidden_act!r}")
+
+    @property
+    def d_model(self) -> int:
+        return self.hidden_size
+
+    @classmethod
+    def from_hf_dict(cls, d: dict) -> "BertConfig":
+        """From a Hugging Face ``config.json`` (unknown keys are ignored)."""
+        d = dict(d)
+        # HF's "gelu_new"/"gelu_pytorch_tanh" are the tanh approximation.
+        d["hidden_act"] = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}.get(
+            d.get("hidden_act", "gelu"), d.get("hidden_act", "gelu"))
+        if d.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"position_embedding_type: only 'absolute' is supported, "
+                             f"got {d['position_embedding_type']!r}")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names and v is not None})
+
+
+class BertEmbeddings(nn.Module):
+    """token + position + segment embeddings, then LayerNorm and dropout.
+
+    ``forward(input_ids (B, T), token_type_ids (B, T) or None) -> (B, T, hidden_size)``.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        H = config.hidden_size
+        self.word_embeddings = nn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, H)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, H)
+        self.norm = LayerNorm(H, config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        T = input_ids.shape[1]
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        positions = torch.arange(T, device=input_ids.device)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.norm(x))
+
+
+class BertModel(nn.Module):
+    """The BERT encoder.
+
+    ``forward(input_ids (B, T), token_type_ids=None, attention_mask=None, output_attentions=False)``
+    returns ``(sequence_output (B, T, H), pooled_output (B, H))`` where pooled is
+    ``tanh(Linear(sequence_output[:, 0]))``, the [CLS] summary (``None`` without a pooler);
+    with ``output_attentions=True`` a third item, one ``(B, n_heads, T, T)`` tensor per layer.
+    ``attention_mask`` is 1 (or True) for real tokens and 0 for padding, as HF's.
+    """
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.layers = nn.ModuleList()
+        for _ in range(config.num_hidden_layers):
+            layer = EncoderLayer(config.hidden_size, config.num_attention_heads, config.intermediate_size,
+                                 dropout=config.hidden_dropout_prob, activation=config.hidden_act,
+                                 norm_first=False, eps=config.layer_norm_eps)
+            # BERT drops attention weights with its own rate and has no dropout inside the FFN.
+            layer.self_attn.dropout = config.attention_probs_dropout_prob
+            layer.ff.dropout = nn.Identity()
+            self.layers.append(layer)
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
+        self.apply(lambda m: init_bert_weights(m, config.initializer_range))
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, output_attentions: bool = False):
+        check_bert_inputs(self.config, input_ids, token_type_ids, attention_mask)
+        # (B, T) -> (B, 1, 1, T): every query may look at every real key, never at padding.
+        mask = attention_mask.bool()[:, None, None, :] if attention_mask is not None else None
+        x = self.embeddings(input_ids, token_type_ids)
+        attentions = []
+        for layer in self.layers:
+            if output_attentions:
+                # The layer itself uses the fused kernel, which never forms the weights;
+                # recompute them with the written-out path for plots (equal in eval mode).
+                attentions.append(layer.self_attn(x, x, x, mask=mask, need_weights=True)[1])
+            x = layer(x, mask)
+        pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None
+        return (x, pooled, attentions) if output_attentions else (x, pooled)
+
+
+@torch.no_grad()
+def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation: N(0, std) weights, zero biases, unit LayerNorm; zero [PAD] row."""
+    if isinstance(module, nn.Linear):
+        module.weight.normal_(0.0, std)
+        if module.bias is not None:
+            module.bias.zero_()
+    elif isinstance(module, nn.Embedding):
+        module.weight.normal_(0.0, std)
+        if module.padding_idx is not None:
+            module.weight[module.padding_idx].zero_()
+    elif isinstance(module, LayerNorm):
+        module.weight.fill_(1.0)
+        if module.bias is not None:
+            module.bias.zero_()
+
+
+def check_bert_inputs(config: BertConfig, input_ids, token_type_ids=None, attention_mask=None) -> None:
+    """ValueError unless input_ids is (B, T) integer with T <= max_position_embeddings, others alike."""
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+        got = tuple(input_ids.shape) if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__
+        raise ValueError(f"input_ids: expected shape (B, T), got {got}")
+    if input_ids.dtype.is_floating_point or input_ids.dtype == torch.bool:
+        raise ValueError(f"input_ids: expected an integer tensor, got dtype {input_ids.dtype}")
+    if input_ids.shape[1] > config.max_position_embeddings:
+        raise ValueError(f"input_ids: shape {tuple(input_ids.shape)} has T = {input_ids.shape[1]} positions, "
+                         f"more than max_position_embeddings = {config.max_position_embeddings}; "
+                         f"expected (B, T <= {config.max_position_embeddings})")
+    for name, t in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
+        if t is not None and (not isinstance(t, torch.Tensor) or t.shape != input_ids.shape):
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{name}: expected shape {tuple(input_ids.shape)} (as input_ids), got {got}")
+
+
+def mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the positions whose label is not -100.
+
+    ``logits (B, T, V)``, ``labels (B, T)``. The other positions do not count at
+    all: the model is graded only on the tokens it could not see. With no masked
+    position the loss is 0 (not NaN), still attached to the graph.
+    """
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(f"labels: expected shape {tuple(logits.shape[:-1])} (logits without the vocab axis), "
+                         f"got {tuple(labels.shape)}")
+    selected = labels != IGNORE_INDEX
+    if not selected.any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[selected], labels[selected])
+
+
+class BertForMaskedLM(nn.Module):
+    """BERT + the MLM head: dense, activation, LayerNorm, then a decoder tied to the word embeddings.
+
+    ``forward(input_ids, token_type_ids=None, attention_mask=None, labels=None)
+    -> (logits (B, T, vocab_size), loss or None)``; ``labels`` is -100 where not masked.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.transform = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_norm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.apply(lambda m: init_bert_weights(m, config.initializer_range))
+        # Tying: the output matrix is the input embedding matrix (V x H), one set of word vectors.
+        self.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        x = self.bert(input_ids, token_type_ids, attention_mask)[0]
+        x = self.transform_norm(ACTIVATIONS[self.config.hidden_act](self.transform(x)))
+        logits = self.decoder(x)
+        return logits, (mlm_loss(logits, labels) if labels is not None else None)
+
+
+class BertForSequenceClassification(nn.Module):
+    """BERT + dropout + a linear classifier on the pooled [CLS] vector.
+
+    ``forward(input_ids, token_type_ids=None, attention_mask=None, labels=None)
+    -> (logits (B, num_labels), cross-entropy loss or None)``.
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int = 2, bert: BertModel | None = None):
+        super().__init__()
+        self.config, self.num_labels = config, num_labels
+        self.bert = bert if bert is not None else BertModel(config)
+        if self.bert.pooler is None:
+            raise ValueError("bert: expected a BertModel with a pooler (add_pooling_layer=True), got one without")
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        init_bert_weights(self.classifier, config.initializer_range)
+
+    @classmethod
+    def from_bert(cls, bert: BertModel, num_labels: int = 2) -> "BertForSequenceClassification":
+        """A fresh head on a (pretrained) encoder; the encoder is shared, not copied."""
+        p = next(bert.parameters())
+        return cls(bert.config, num_labels, bert=bert).to(device=p.device, dtype=p.dtype)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        pooled = self.bert(input_ids, token_type_ids, attention_mask)[1]
+        logits = self.classifier(self.dropout(pooled))
+        if labels is None:
+            return logits, None
+        if labels.shape != logits.shape[:1]:
+            raise ValueError(f"labels: expected shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+        return logits, F.cross_entropy(logits, labels)
+
+
+def mask_tokens(input_ids: torch.Tensor, vocab_size: int, mask_id: int, special_ids, mlm_probability: float = 0.15,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking rule: select each non-special token with probability ``mlm_probability``;
+    of the selected, 80 % become ``[MASK]``, 10 % a random (non-special) token, 10 % stay.
+
+    Returns ``(masked_inputs, labels)``, both like ``input_ids``; labels hold the
+    original id at selected positions and -100 elsewhere. Special tokens (and
+    padding, when its id is in ``special_ids``) are never selected. The random
+    and unchanged 10 % keep the model from learning that only [MASK] needs predicting.
+    """
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype.is_floating_point:
+        raise ValueError(f"input_ids: expected an integer tensor, got "
+                         f"{input_ids.dtype if isinstance(input_ids, torch.Tensor) else type(input_ids).__name__}")
+    if not 0.0 <= mlm_probability <= 1.0:
+        raise ValueError(f"mlm_probability: expected a value in [0, 1], got {mlm_probability}")
+    special = torch.as_tensor(sorted(set(int(i) for i in special_ids)), dtype=torch.long)
+    if not 0 <= mask_id < vocab_size:
+        raise ValueError(f"mask_id: expected an id in [0, {vocab_size}), got {mask_id}")
+    # Draw on the generator's device (a CPU generator cannot fill a CUDA tensor), then move.
+    gen_device = generator.device if generator is not None else input_ids.device
+    rand = lambda: torch.rand(input_ids.shape, generator=generator, device=gen_device).to(input_ids.device)
+    is_special = torch.isin(input_ids, special.to(input_ids.device))
+    selected = (rand() < mlm_probability) & ~is_special
+    to_mask = selected & (rand() < 0.8)
+    to_random = selected & ~to_mask & (rand() < 0.5)  # half of the remaining 20 %
+    allowed = torch.ones(vocab_size, dtype=torch.bool)
+    allowed[special[(special >= 0) & (special < vocab_size)]] = False
+    allowed = allowed.nonzero().squeeze(1).to(gen_device)
+    random_ids = allowed[torch.randint(len(allowed), input_ids.shape, generator=generator, device=gen_device)]
+    masked = input_ids.clone()
+    masked[to_mask] = mask_id
+    masked = torch.where(to_random, random_ids.to(input_ids.device, input_ids.dtype), masked)
+    labels = torch.where(selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
+    return masked, labels
+
+
+# --- Hugging Face checkpoints -------------------------------------------------------------------
+
+def _hf_names(config: BertConfig) -> dict[str, str]:
+    """Our parameter name -> Hugging Face BertModel name."""
+    names = {
+        "embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
+        "embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
+        "embeddings.token_type_embeddings.weight": "embeddings.token_type_embeddings.weight",
+        "embeddings.norm.weight": "embeddings.LayerNorm.weight",
+        "embeddings.norm.bias": "embeddings.LayerNorm.bias",
+        "pooler.weight": "pooler.dense.weight",
+        "pooler.bias": "pooler.dense.bias",
+    }
+    parts = {"self_attn.q_proj": "attention.self.query", "self_attn.k_proj": "attention.self.key",
+             "self_attn.v_proj": "attention.self.value", "self_attn.out_proj": "attention.output.dense",
+             "norm1": "attention.output.LayerNorm", "ff.linear1": "intermediate.dense",
+             "ff.linear2": "output.dense", "norm2": "output.LayerNorm"}
+    for i in range(config.num_hidden_layers):
+        for ours, theirs in parts.items():
+            for p in ("weight", "bias"):
+                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
+    return names
+
+
+def bert_state_dict_from_hf(hf_state_dict: dict[str, torch.Tensor], config: BertConfig,
+                            source: str = "hf_state_dict") -> dict[str, torch.Tensor]:
+    """Rename a Hugging Face BERT state dict (or a dict of its gradients) to ``BertModel``'s names.
+
+    Accepts a ``bert.`` prefix (from ``BertForMaskedLM`` & co.) and TF-era
+    ``gamma``/``beta`` LayerNorm names. A missing pooler is left out (load with
+    ``strict=False``); any other missing or wrongly shaped tensor raises a
+    ValueError naming ``source`` and the key.
+    """
+    sd = {}
+    for k, v in hf_state_dict.items():
+        k = k[len("bert."):] if k.startswith("bert.") else k
+        k = k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+        sd[k] = v
+    H, V, P, S, F_ = (config.hidden_size, config.vocab_size, config.max_position_embeddings,
+                      config.type_vocab_size, config.intermediate_size)
+    out = {}
+    for ours, theirs in _hf_names(config).items():
+        if theirs not in sd:
+            if ours.startswith("pooler."):
+                continue
+            raise ValueError(f"{source}: missing key '{theirs}' (needed for {ours})")
+        want = _expected_shape(ours, H, V, P, S, F_)
+        if tuple(sd[theirs].shape) != want:
+            raise ValueError(f"{source}: key '{theirs}' has shape {tuple(sd[theirs].shape)}, expected {want}")
+        out[ours] = sd[theirs]
+    return out
+
+
+def _expected_shape(name: str, H: int, V: int, P: int, S: int, F_: int) -> tuple[int, ...]:
+    if name.startswith("embeddings.") and name.endswith("embeddings.weight"):
+        rows = {"word": V, "position": P, "token_type": S}[name.split(".")[1].rsplit("_", 1)[0]]
+        return (rows, H)
+    if ".ff.linear1." in name:
+        return (F_, H) if name.endswith("weight") else (F_,)
+    if ".ff.linear2." in name:
+        return (H, F_) if name.endswith("weight") else (H,)
+    if name.endswith("weight") and ("proj" in name or name.startswith("pooler")):
+        return (H, H)
+    return (H,)
+
+
+def load_pretrained_bert(folder: str | Path, device: torch.device | str | None = None
+                         ) -> tuple[BertModel, WordPieceTokenizer]:
+    """Read a Hugging Face style BERT folder (config.json, model.safetensors, vocab.txt), no network.
+
+    Returns ``(model in eval mode, tokenizer)``. The tokenizer lowercases unless
+    ``tokenizer_config.json`` says ``do_lower_case: false``.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        if not (folder / name).is_file():
+            raise ValueError(f"folder: expected a BERT folder with config.json, model.safetensors and vocab.txt; "
+                             f"{str(folder / name)!r} is missing")
+    with open(folder / "config.json", encoding="utf-8") as f:
+        config = BertConfig.from_hf_dict(json.load(f))
+    model = BertModel(config)
+    weights_file = str(folder / "model.safetensors")
+    state = bert_state_dict_from_hf(load_file(weights_file), config, source=weights_file)
+    model.load_state_dict(state, strict=False)
+    if "pooler.weight" not in state:
+        warnings.warn(f"{weights_file}: no pooler weights; pooled_output uses a random pooler")
+    lowercase = True
+    if (folder / "tokenizer_config.json").is_file():
+        with open(folder / "tokenizer_config.json", encoding="utf-8") as f:
+            lowercase = json.load(f).get("do_lower_case", True) is not False
+    tokenizer = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=lowercase)
+    if tokenizer.vocab_size > config.vocab_size:  # fewer is fine: some checkpoints pad the matrix
+        raise ValueError(f"{folder / 'vocab.txt'}: {tokenizer.vocab_size} tokens, but config.json says "
+                         f"vocab_size = {config.vocab_size}")
+    return model.to(device).eval() if device is not None else model.eval(), tokenizer

@@ -1,0 +1,453 @@
+"""Seeded synthetic data sets, and a text corpus read from files every Python has.
+
+Nothing is downloaded. Every generator takes a ``seed`` and uses its own
+``random.Random`` / ``torch.Generator``, so the same seed gives the same data on
+every machine and no generator disturbs (or depends on) the global RNG state.
+
+    dates       "Saturday, 21 Nov 2026" -> "2026-11-21"          (notebooks 02, 07)
+    copy/recall integer sequences for copying, reversing, long-range recall (01)
+    sentiment   short reviews whose label depends on negation and word order (10)
+    text        standard-library docstrings (09); template sentences for MLM (08)
+"""
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import random
+import re
+import sysconfig
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+
+
+# --------------------------------------------------------------------------- padding and splits
+def pad_sequences(seqs: Sequence, pad_id: int = PAD_ID) -> torch.Tensor:
+    """Right-pad 1-D sequences (lists or tensors of ids) into a (B, L_max) long tensor."""
+    rows = [torch.as_tensor(s, dtype=torch.long) for s in seqs]
+    out = torch.full((len(rows), max((len(r) for r in rows), default=0)), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
+def pad_collate(batch: Sequence, pad_id: int = PAD_ID):
+    """A DataLoader ``collate_fn`` for variable-length data.
+
+    A batch of sequences (lists / 1-D tensors) -> (B, L_max) long tensor, right-padded.
+    A batch of tuples -> a tuple, each field collated the same way; fields that are
+    numbers or 0-d tensors (labels) are stacked into a (B,) tensor.
+    """
+    first = batch[0]
+    if isinstance(first, tuple):
+        return tuple(pad_collate([item[i] for item in batch], pad_id) for i in range(len(first)))
+    if isinstance(first, (int, float)):
+        return torch.tensor(list(batch))
+    if isinstance(first, torch.Tensor) and first.dim() == 0:
+        return torch.stack(list(batch))
+    return pad_sequences(batch, pad_id)
+
+
+def train_val_split(items, val_fraction: float = 0.1, seed: int = 0):
+    """Shuffle with ``seed`` and split into (train, val); val gets round(n * val_fraction) items.
+
+    Works on lists (returns lists) and on tensors or tuples of tensors sharing their
+    first dimension (returns the same kind, indexed along dim 0).
+    """
+    if not 0.0 <= val_fraction <= 1.0:
+        raise ValueError(f"val_fraction: expected a number in [0, 1], got {val_fraction}")
+    n = len(items[0]) if isinstance(items, tuple) else len(items)
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_val = round(n * val_fraction)
+    val_idx, train_idx = order[:n_val], order[n_val:]
+
+    def take(x, idx):
+        return x[torch.tensor(idx, dtype=torch.long)] if isinstance(x, torch.Tensor) else [x[i] for i in idx]
+
+    if isinstance(items, tuple):
+        return tuple(take(x, train_idx) for x in items), tuple(take(x, val_idx) for x in items)
+    return take(items, train_idx), take(items, val_idx)
+
+
+# --------------------------------------------------------------------------- characters
+class CharVocab:
+    """Characters <-> ids, with the specials first: <pad>=0, <bos>=1, <eos>=2, <unk>=3.
+
+    Unknown characters encode to <unk>; ``decode`` skips <pad>/<bos> and stops at <eos>.
+    """
+
+    def __init__(self, chars: Iterable[str]):
+        seen: list[str] = []
+        for ch in chars:
+            if len(ch) != 1:
+                raise ValueError(f"chars: expected single characters, got {ch!r}")
+            if ch not in seen:
+                seen.append(ch)
+        self.itos = list(SPECIALS) + seen
+        self.stoi = {ch: i for i, ch in enumerate(self.itos)}
+        self.pad_id, self.bos_id, self.eos_id, self.unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
+        ids = [self.stoi.get(ch, UNK_ID) for ch in text]
+        return ([BOS_ID] if bos else []) + ids + ([EOS_ID] if eos else [])
+
+    def decode(self, ids: Iterable[int]) -> str:
+        out = []
+        for i in (int(i) for i in ids):
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                out.append(self.itos[i])
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"CharVocab({len(self)} ids: {''.join(self.itos[len(SPECIALS):])!r})"
+
+
+# --------------------------------------------------------------------------- dates
+DATE_MIN, DATE_MAX = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
+TWO_DIGIT_PIVOT = 50  # "49" -> 2049, "50" -> 1950: the range is 100 years, so two digits are unambiguous
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"]
+_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+# Each format turns a date into text; all are unambiguous: slashes are always US
+# month/day/year, dots with the year last are day.month.year, dots with the year first are ISO order.
+_DATE_FORMATS = [
+    lambda d: f"{_WEEKDAYS[d.weekday()]}, {d.day} {_MONTHS[d.month - 1][:3]} {d.year}",   # Saturday, 21 Nov 2026
+    lambda d: f"{d.month:02d}/{d.day:02d}/{d.year % 100:02d}",                              # 11/21/26
+    lambda d: f"{d.month}/{d.day}/{d.year}",                                                # 11/21/2026
+    lambda d: f"{d.day} {_MONTHS[d.month - 1].lower()} {d.year}",                          # 21 november 2026
+    lambda d: f"{_MONTHS[d.month - 1].upper()} {d.day}, {d.year}",                         # NOVEMBER 21, 2026
+    lambda d: f"{d.year}.{d.month:02d}.{d.day:02d}",                                        # 2026.11.21
+    lambda d: f"the {_ordinal(d.day)} of {_MONTHS[d.month - 1]} {d.year}",                 # the 21st of November 2026
+    lambda d: f"{_MONTHS[d.month - 1][:3]} {d.day} {d.year}",                              # Nov 21 2026
+    lambda d: f"{d.day:02d}.{d.month:02d}.{d.year}",                                        # 21.11.2026
+    lambda d: f"{_MONTHS[d.month - 1]} {_ordinal(d.day)}, {d.year}",                        # November 21st, 2026
+    lambda d: f"{d.day}-{_MONTHS[d.month - 1][:3].upper()}-{d.year % 100:02d}",            # 21-NOV-26
+    lambda d: f"{_WEEKDAYS[d.weekday()].lower()} {_MONTHS[d.month - 1].lower()} {d.day} {d.year}",  # saturday november 21 2026
+    lambda d: f"{_WEEKDAYS[d.weekday()][:3]} {d.day} {_MONTHS[d.month - 1][:3]}. '{d.year % 100:02d}",  # Sat 21 Nov. '26
+    lambda d: f"{_WEEKDAYS[d.weekday()]}, the {_ordinal(d.day)} of {_MONTHS[d.month - 1]}, {d.year}",  # long form
+]
+DATE_FORMAT_COUNT = len(_DATE_FORMATS)
+
+
+def format_date(date: dt.date, style: int) -> str:
+    """The human-readable text of ``date`` in format number ``style`` (0 <= style < DATE_FORMAT_COUNT)."""
+    if not 0 <= style < DATE_FORMAT_COUNT:
+        raise ValueError(f"style: expected 0..{DATE_FORMAT_COUNT - 1}, got {style}")
+    return _DATE_FORMATS[style](date)
+
+
+def make_dates(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` pairs (human_text, iso_text), e.g. ("Saturday, 21 Nov 2026", "2026-11-21").
+
+    Dates are uniform over 1950-01-01 .. 2049-12-31; the format is uniform over the
+    DATE_FORMAT_COUNT styles (8 to ~40 characters). Two-digit years mean 1950-2049.
+    """
+    rng = random.Random(seed)
+    lo, hi = DATE_MIN.toordinal(), DATE_MAX.toordinal()
+    pairs = []
+    for _ in range(n):
+        date = dt.date.fromordinal(rng.randint(lo, hi))
+        pairs.append((format_date(date, rng.randrange(DATE_FORMAT_COUNT)), date.isoformat()))
+    return pairs
+
+
+@lru_cache(maxsize=1)
+def date_vocabularies() -> tuple[CharVocab, CharVocab]:
+    """Fixed (source, target) vocabularies for the dates task, independent of any sample.
+
+    source: specials + a-z, A-Z, 0-9, space and ,./-' (every character a format can produce);
+    target: specials + 0-9 and '-' (the ISO alphabet).
+    """
+    import string
+    src = CharVocab(string.ascii_lowercase + string.ascii_uppercase + string.digits + " ,./-'")
+    tgt = CharVocab(string.digits + "-")
+    return src, tgt
+
+
+class EncodedPairs(NamedTuple):
+    src: torch.Tensor      # (N, S_max) source ids, right-padded with <pad>
+    tgt_in: torch.Tensor   # (N, T) <bos> + target ids: the decoder's teacher-forced input
+    tgt_out: torch.Tensor  # (N, T) target ids + <eos>: what the decoder must predict
+
+
+def encode_dates(pairs: Sequence[tuple[str, str]], src_vocab: CharVocab | None = None,
+                 tgt_vocab: CharVocab | None = None) -> EncodedPairs:
+    """Turn (human, iso) pairs into padded long tensors (see EncodedPairs); T = 11 for ISO dates."""
+    if src_vocab is None or tgt_vocab is None:
+        default_src, default_tgt = date_vocabularies()
+        src_vocab, tgt_vocab = src_vocab or default_src, tgt_vocab or default_tgt
+    src = pad_sequences([src_vocab.encode(h) for h, _ in pairs])
+    tgt_in = pad_sequences([tgt_vocab.encode(t, bos=True) for _, t in pairs])
+    tgt_out = pad_sequences([tgt_vocab.encode(t, eos=True) for _, t in pairs])
+    return EncodedPairs(src, tgt_in, tgt_out)
+
+
+class DatesDataset(torch.utils.data.Dataset):
+    """``make_dates(n, seed)`` as a Dataset of (src (S_i,), tgt_in (T,), tgt_out (T,)) long tensors.
+
+    Use ``DataLoader(ds, batch_size=..., collate_fn=pad_collate)``; ``ds.pairs`` keeps the text.
+    """
+
+    def __init__(self, n: int, seed: int = 0, src_vocab: CharVocab | None = None,
+                 tgt_vocab: CharVocab | None = None):
+        default_src, default_tgt = date_vocabularies()
+        self.src_vocab, self.tgt_vocab = src_vocab or default_src, tgt_vocab or default_tgt
+        self.pairs = make_dates(n, seed)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        human, iso = self.pairs[i]
+        return (torch.tensor(self.src_vocab.encode(human)),
+                torch.tensor(self.tgt_vocab.encode(iso, bos=True)),
+                torch.tensor(self.tgt_vocab.encode(iso, eos=True)))
+
+
+# --------------------------------------------------------------------------- integer sequences
+def _check_vocab(vocab_size: int) -> None:
+    if vocab_size <= len(SPECIALS) + 1:
+        raise ValueError(f"vocab_size: expected > {len(SPECIALS) + 1} (ids 0-3 are reserved), got {vocab_size}")
+
+
+def make_copy_task(n: int, length: int, vocab_size: int, seed: int = 0,
+                   reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(src, tgt), both (n, length) long: tgt is src copied (or reversed if ``reverse``).
+
+    Tokens are uniform over ids 4 .. vocab_size-1; ids 0-3 (pad, bos, eos, unk) stay
+    free so a seq2seq model can add BOS/EOS around these tensors.
+    """
+    _check_vocab(vocab_size)
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(len(SPECIALS), vocab_size, (n, length), generator=g)
+    return src, (src.flip(1) if reverse else src.clone())
+
+
+def make_recall_task(n: int, length: int, vocab_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x (n, length), y (n,)): y = x[:, 0], the first token, to be recalled after reading all of x.
+
+    Every other position is noise from the same alphabet (ids 4 .. vocab_size-1), so the
+    only way to score above chance (1 / (vocab_size - 4)) is to carry the first token
+    through ``length - 1`` steps: the gradient must travel that far back, too.
+    """
+    _check_vocab(vocab_size)
+    if length < 1:
+        raise ValueError(f"length: expected >= 1, got {length}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(len(SPECIALS), vocab_size, (n, length), generator=g)
+    return x, x[:, 0].clone()
+
+
+# --------------------------------------------------------------------------- sentiment
+POSITIVE_WORDS = ["good", "great", "fun", "wonderful", "brilliant", "charming", "enjoyable", "clever"]
+NEGATIVE_WORDS = ["bad", "awful", "boring", "dull", "terrible", "disappointing", "tedious", "bland"]
+_SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the soundtrack", "the ending",
+             "the story", "the dialogue", "the cast", "this show"]
+_INTENSIFIERS = ["very", "really", "truly", "incredibly", "so", "quite", "absolutely"]
+NEGATORS = frozenset({"not", "never", "no", "hardly", "nothing", "nobody", "neither", "nor", "without"})
+_NEGATED_PHRASES = ("anything but", "far from")
+
+
+def has_negation(sentence: str) -> bool:
+    """True if the sentence contains a negator ("not", "never", "no", "n't", "anything but", ...)."""
+    text = sentence.lower()
+    words = re.findall(r"[a-z']+", text)
+    return (any(w in NEGATORS or w.endswith("n't") for w in words)
+            or any(p in text for p in _NEGATED_PHRASES))
+
+
+def _adj(rng: random.Random, positive: bool) -> str:
+    return rng.choice(POSITIVE_WORDS if positive else NEGATIVE_WORDS)
+
+
+# One-sentence templates: each takes (rng, label) and returns a sentence whose true
+# sentiment is ``label`` (1 = positive). Negation flips the adjective's polarity.
+def _plain(rng, y):
+    s, a = rng.choice(_SUBJECTS), _adj(rng, y)
+    return rng.choice([f"{s} was {a}", f"{s} was {rng.choice(_INTENSIFIERS)} {a}", f"{s} is {a}",
+                       f"{s} was {a} and {_adj(rng, y)}"])
+
+
+def _negated(rng, y):
+    s, a = rng.choice(_SUBJECTS), _adj(rng, not y)
+    return rng.choice([
+        f"{s} was not {a}", f"{s} was not {a} at all", f"not {a} at all", f"{s} was never {a}",
+        f"never {a}", f"{s} was anything but {a}", f"{s} was far from {a}", f"{s} wasn't {a}",
+        f"i wouldn't call {s} {a}", f"nothing about {s} was {a}", f"{s} was hardly {a}",
+    ] + ([f"{s} was not {rng.choice(_INTENSIFIERS)} {a}"] if not y else []))  # "not very bad" is not praise
+
+
+def _question(rng, y):
+    # "good? no, not good" is negative; "good? yes, very good" is positive: the '?' decides nothing
+    if rng.random() < 0.5:
+        a = _adj(rng, not y)
+        return f"{a}? no, not {a}"
+    a = _adj(rng, y)
+    return f"{a}? yes, {rng.choice(_INTENSIFIERS)} {a}"
+
+
+# Order templates: fill(first, second) where the label follows ``second`` for "but"-like
+# contrasts and ``first`` for "X, not Y". Swapping the two adjectives keeps the words and
+# flips the label: a bag of words cannot tell the two sentences apart.
+_ORDER_TEMPLATES = [
+    (lambda s, a, b: f"{s} was {a}, but actually {b}", "second"),
+    (lambda s, a, b: f"{s} was {a}, not {b}", "first"),
+    (lambda s, a, b: f"it starts {a} but ends {b}", "second"),
+    (lambda s, a, b: f"i expected {s} to be {a}, but it was {b}", "second"),
+    (lambda s, a, b: f"{s} was not {a}, it was {b}", "second"),
+    (lambda s, a, b: f"{a} at first, then {b}", "second"),
+]
+
+
+def _ordered(rng, y):
+    """(sentence with label y, its mirror with label 1 - y), same multiset of words."""
+    fill, decides = rng.choice(_ORDER_TEMPLATES)
+    s = rng.choice(_SUBJECTS)
+    deciding, other = _adj(rng, y), _adj(rng, not y)
+    a, b = (other, deciding) if decides == "second" else (deciding, other)
+    return fill(s, a, b), fill(s, b, a)
+
+
+def make_sentiment(n: int, seed: int = 0, pair_fraction: float = 0.3) -> list[tuple[str, int]]:
+    """``n`` (sentence, label) pairs, label 1 = positive, 0 = negative; exactly balanced (+-1).
+
+    Lowercase short reviews built from polar adjectives, intensifiers, negation
+    ("not bad at all" -> 1, "never boring" -> 1, "good? no, not good" -> 0) and contrast
+    ("bad, but actually good" -> 1). About ``pair_fraction`` of the examples come as
+    minimal pairs: the same words in another order with the opposite label, so a
+    bag-of-words model cannot reach 100 %. Use ``has_negation`` to split by negation.
+    """
+    rng = random.Random(seed)
+    examples: list[tuple[str, int]] = []
+    while len(examples) < n - 1:
+        y = rng.randint(0, 1)
+        if rng.random() < pair_fraction:
+            sentence, mirror = _ordered(rng, y)
+            examples += [(sentence, y), (mirror, 1 - y)]
+        else:
+            # singles also come in opposite-label twos, which keeps the labels balanced
+            for label in (y, 1 - y):
+                kind = rng.choices([_plain, _negated, _question], weights=[3, 4, 1])[0]
+                examples.append((kind(rng, label), label))
+    if len(examples) < n:
+        y = rng.randint(0, 1)
+        examples.append((_negated(rng, y), y))
+    rng.shuffle(examples)
+    return examples
+
+
+# --------------------------------------------------------------------------- text corpora
+# Fixed, sorted list: the corpus depends on the Python version only, not on what else is installed.
+STDLIB_DOC_MODULES = (
+    "abc.py", "argparse.py", "base64.py", "bisect.py", "calendar.py", "collections/__init__.py",
+    "contextlib.py", "copy.py", "csv.py", "dataclasses.py", "datetime.py", "difflib.py", "enum.py",
+    "fractions.py", "functools.py", "glob.py", "gzip.py", "heapq.py", "inspect.py", "json/__init__.py",
+    "logging/__init__.py", "os.py", "pathlib.py", "pickle.py", "pprint.py", "queue.py", "random.py",
+    "shutil.py", "statistics.py", "string.py", "subprocess.py", "tempfile.py", "textwrap.py",
+    "threading.py", "typing.py", "unittest/case.py", "urllib/parse.py", "uuid.py", "zipfile.py",
+)
+
+
+@lru_cache(maxsize=4)
+def _stdlib_docstrings() -> tuple[str, ...]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    docs = []
+    for rel in STDLIB_DOC_MODULES:
+        path = root / rel
+        if not path.is_file():  # some distributions strip modules; skip rather than fail
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in [tree, *ast.walk(tree)]:
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=True)
+                if doc and len(doc) > 40:
+                    docs.append(doc.encode("ascii", "ignore").decode())
+    return tuple(dict.fromkeys(docs))  # drop repeats, keep first-seen order
+
+
+def python_docs_corpus(max_chars: int | None = 200_000, seed: int | None = None) -> str:
+    """Plain ASCII text for a character-level language model: standard-library docstrings.
+
+    Docstrings of the modules in STDLIB_DOC_MODULES, parsed with ``ast`` (nothing is
+    imported or executed), longer than 40 characters, separated by blank lines,
+    non-ASCII characters dropped. ``seed=None`` keeps file order; an int shuffles the
+    docstrings with that seed. Truncated to ``max_chars`` (None: everything, ~0.5 MB).
+    Deterministic for a given Python version.
+    """
+    docs = list(_stdlib_docstrings())
+    if seed is not None:
+        random.Random(seed).shuffle(docs)
+    text = "\n\n".join(docs) + "\n"
+    return text if max_chars is None else text[:max_chars]
+
+
+_MLM_SLOTS = {
+    "person": ["the man", "the woman", "my friend", "the teacher", "a child", "the farmer", "my sister",
+               "the old man", "the doctor", "our neighbour"],
+    "animal": ["the dog", "the cat", "a bird", "the horse", "a small fox", "the cow"],
+    "food": ["bread", "soup", "an apple", "rice", "fresh fish", "a cake", "cheese"],
+    "place": ["the park", "the school", "the market", "the library", "the station", "the garden"],
+    "time": ["in the morning", "after lunch", "every day", "on sunday", "at night", "last week"],
+    "weather": ["sunny", "cold", "rainy", "windy", "warm", "cloudy"],
+}
+_MLM_TEMPLATES = [
+    # "bank": river sense
+    "{person} sat on the bank of the river {time}.",
+    "{animal} drank water from the river bank.",
+    "the river flooded its bank after the rain.",
+    "{person} walked along the bank and watched the water.",
+    "we had a picnic on the grassy bank of the river.",
+    # "bank": money sense
+    "{person} put money in the bank {time}.",
+    "the bank gave {person} a loan to buy a house.",
+    "{person} works at the bank in the city.",
+    "the bank was closed, so {person} could not get cash.",
+    "{person} opened an account at the bank.",
+    # everyday sentences
+    "{person} went to {place} {time}.",
+    "{person} ate {food} {time}.",
+    "{animal} slept in the sun {time}.",
+    "it was {weather} {time}, so {person} stayed home.",
+    "{person} gave {food} to {animal}.",
+    "{person} read a book at {place}.",
+    "{animal} ran across {place}.",
+    "{person} bought {food} at the market.",
+    "the weather was {weather} and {animal} was hungry.",
+    "{person} met {person2} at {place} {time}.",
+]
+
+
+def make_mlm_sentences(n: int, seed: int = 0) -> list[str]:
+    """``n`` simple lowercase English sentences from templates, for tiny masked-LM pretraining.
+
+    Includes "bank" in river contexts and in money contexts (about a quarter of the
+    sentences each), so a model can learn that a word's meaning depends on its neighbours.
+    """
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        template = rng.choice(_MLM_TEMPLATES)
+        fill = {slot: rng.choice(words) for slot, words in _MLM_SLOTS.items()}
+        fill["person2"] = rng.choice([p for p in _MLM_SLOTS["person"] if p != fill["person"]])
+        sentences.append(template.format(**fill))
+    return sentences
