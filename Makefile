@@ -35,13 +35,13 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=course
 
 test: setup
-	$(BIN)/python -m pytest tests solutions --nbval --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
 
 test-lib: setup
 	$(BIN)/python -m pytest tests/lib -p no:cacheprovider
 
 test-notebooks: setup
-	$(BIN)/python -m pytest solutions --nbval --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
 
 release: setup
 	$(BIN)/python -m autograder release
