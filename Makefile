@@ -6,8 +6,6 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
-# nbgrader reads autograder/nbgrader_config.py through this (see autograder/README.md).
-export JUPYTER_CONFIG_PATH := $(abspath autograder)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))
 
 .PHONY: setup lab test test-lib test-notebooks release check grade demo bench clean help
 

@@ -1,0 +1,1 @@
+"""The course's grading pipeline around nbgrader: `python -m autograder --help`."""

@@ -1,0 +1,78 @@
+"""`demo`: three students built from the repository, graded end to end.
+
+demo-solutions submits solutions/; demo-blank submits the untouched release;
+demo-mistakes submits the release with the solutions filled in and the
+plausible mistakes of mistakes.py applied.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from autograder.commands import grade_command
+from autograder.course import Course, CourseError
+from autograder.mistakes import MISTAKES
+from autograder.sandbox import Limits
+
+SOLUTION_REGION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def with_mistakes(assignment: str, release_nb, solution_nb):
+    """The release with every solution cell filled in, then the table's edits."""
+    solutions = {_grade_id(c): c.source for c in solution_nb.cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    edits = MISTAKES.get(assignment, {})
+    applied = False
+    for cell in release_nb.cells:
+        gid = _grade_id(cell)
+        if gid not in solutions:
+            continue
+        source = SOLUTION_REGION.sub(lambda m: m.group(1), solutions[gid])
+        if gid in edits and edits[gid][0] in source:
+            source = source.replace(edits[gid][0], edits[gid][1], 1)
+            applied = True
+        cell.source = source
+    if not applied:  # no table entry matches: the student skipped the first exercise
+        first = next((c for c in solution_nb.cells if _grade_id(c) in solutions and c.cell_type == "code"), None)
+        for cell in release_nb.cells:
+            if first is not None and _grade_id(cell) == _grade_id(first):
+                cell.source = SOLUTION_REGION.sub("# YOUR CODE HERE\nraise NotImplementedError()\n",
+                                                  solutions[_grade_id(first)])
+    return release_nb
+
+
+def build_students(course: Course, folder: Path) -> None:
+    for assignment in course.assignments():
+        for name in course.notebook_names(assignment):
+            solution = course.solutions / assignment / f"{name}.ipynb"
+            release = course.release / assignment / f"{name}.ipynb"
+            if not release.exists():
+                raise CourseError(f"{release} is missing: run `make release` first")
+            for student in ("demo-solutions", "demo-blank", "demo-mistakes"):
+                (folder / student / assignment).mkdir(parents=True, exist_ok=True)
+            shutil.copy(solution, folder / "demo-solutions" / assignment / f"{name}.ipynb")
+            shutil.copy(release, folder / "demo-blank" / assignment / f"{name}.ipynb")
+            nb = with_mistakes(assignment, nbformat.read(str(release), as_version=4),
+                               nbformat.read(str(solution), as_version=4))
+            nbformat.write(nb, str(folder / "demo-mistakes" / assignment / f"{name}.ipynb"))
+
+
+def demo(course: Course, *, out_dir: Path, jobs: int, limits: Limits) -> int:
+    if not course.assignments():
+        raise CourseError("no assignments under solutions/ yet")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)   # a demo starts from a clean gradebook every time
+    submissions = out_dir / "submitted"
+    build_students(course, submissions)
+    print(f"demo: 3 students x {len(course.assignments())} assignment(s), {jobs} in parallel")
+    return grade_command(course, submissions, assignment=None,
+                         db_url="sqlite:///" + str(out_dir / "gradebook.db"), out_dir=out_dir,
+                         jobs=jobs, limits=limits, feedback=True, progress=True)

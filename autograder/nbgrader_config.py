@@ -1,0 +1,51 @@
+"""nbgrader configuration for the course (read by every nbgrader command).
+
+Loaded through the root-level ``nbgrader_config.py`` shim (so plain
+``nbgrader ...`` and the JupyterLab formgrader work from the repository root)
+and by ``python -m autograder``, which overrides only the paths it must
+(throw-away workspaces, ``--db-url``).
+"""
+import os
+import sys
+
+c = get_config()  # noqa: F821  (injected by traitlets when it runs this file)
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# nbgrader imports our feedback preprocessor by dotted name.
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+c.CourseDirectory.root = REPO_ROOT
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "course"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.course_id = "transformers"
+# gitignored; PostgreSQL etc. through `python -m autograder grade --db-url`.
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(REPO_ROOT, "gradebook.db")
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+
+# Every notebook runs on the stock Python kernel whatever the student's
+# metadata says, so a submission cannot pick another interpreter.
+c.Execute.kernel_name = "python3"
+
+# A notebook may take ~90 s in total; one cell gets 120 s so a slow machine
+# still passes, while an infinite loop costs one interrupt, not the whole run.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+c.Execute.startup_timeout = 120
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Megabytes of printed output must not end up in the gradebook or feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 60
+
+# Feedback must never show hidden tests (nbgrader 0.9 leaves them in).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.StripHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,552 @@
+"""What the notebooks' test cells use: compare a student's work with the reference.
+
+``assert_close`` compares outputs and explains *why* they differ (transposed,
+scaled by sqrt(d_k), sign flipped, softmax over the wrong axis, ...).
+``check_function`` runs a student's function and the reference on fresh seeded
+inputs, optionally compares gradients, and recognises known wrong
+implementations. ``forbid`` makes calling the reference (or torch's fused
+kernel) during an exercise fail with a message that says why.
+
+Tamper resistance, and its limits
+---------------------------------
+The locked setup cell imports this module before any student code runs, and the
+autograder imports it again in a hidden first cell. At import time the module
+snapshots the comparison functions (``torch.allclose``, ``torch.isclose``,
+``torch.equal``, ``torch.testing.assert_close``, numpy's ``allclose`` /
+``isclose`` / ``array_equal`` / ``testing`` asserts), the builtins the checks
+use, and its own public functions (objects and code objects). Every check first
+verifies that none of them was replaced and fails, naming what was replaced,
+if one was; internally it only uses the snapshotted originals. Assigning to
+this module's public names raises ``AttributeError``. The autograder ends every
+test cell with ``_seal(...)``, which repeats the verification and prints the
+pass marker that the grader requires, so an exception swallowed by a custom
+exception handler (``set_custom_exc``, ``sys.excepthook``) earns nothing.
+
+These measures stop accidents and casual cheating, not a determined attacker:
+student code runs in the same Python process as the tests, so it can, for
+instance, replace ``sys.modules['transformer_course.grading']`` before the tests
+import it, rewrite test cells with IPython input transformers to print the
+marker themselves, or patch functions that are not in the snapshot (say
+``torch.Tensor.__sub__``). The autograder therefore also restores test cells
+from the gradebook and reads scores from trusted data; a suspicious grade is
+worth a human look in the formgrader.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import math
+import sys
+import types
+
+import numpy as np
+import torch
+import torch.testing
+
+__all__ = [
+    "assert_close",
+    "check_function",
+    "forbid",
+    "ReferenceUsedError",
+    "TamperingError",
+    "verify_untampered",
+]
+
+
+class ReferenceUsedError(AssertionError):
+    """Raised when an exercise calls the implementation it is meant to write."""
+
+
+class TamperingError(AssertionError):
+    """Raised when code replaced a function the tests rely on."""
+
+
+# --------------------------------------------------------------------------
+# Snapshot of everything the checks rely on, taken before any student code.
+# --------------------------------------------------------------------------
+
+def _resolve(path):
+    root, *attrs = path.split(".")
+    obj = {"torch": torch, "numpy": np, "builtins": builtins}[root]
+    for attr in attrs:
+        obj = getattr(obj, attr)
+    return obj
+
+
+_WATCHED = (
+    "torch.allclose", "torch.isclose", "torch.equal", "torch.testing.assert_close",
+    "torch.Tensor.allclose", "torch.Tensor.isclose", "torch.Tensor.equal",
+    "torch.isnan", "torch.isinf", "torch.isfinite", "torch.abs", "torch.as_tensor",
+    "torch.is_tensor", "torch.is_floating_point", "torch.is_complex",
+    "numpy.allclose", "numpy.isclose", "numpy.array_equal", "numpy.array_equiv",
+    "numpy.testing.assert_allclose", "numpy.testing.assert_array_equal",
+    "numpy.testing.assert_array_almost_equal", "numpy.testing.assert_almost_equal",
+    "numpy.testing.assert_equal",
+    "builtins.isinstance", "builtins.len", "builtins.abs", "builtins.float",
+    "builtins.int", "builtins.bool", "builtins.all", "builtins.any", "builtins.min",
+    "builtins.max", "builtins.sum", "builtins.range", "builtins.zip", "builtins.print",
+    "builtins.repr", "builtins.str", "builtins.type", "builtins.getattr",
+    "builtins.hasattr", "builtins.callable", "builtins.AssertionError",
+    "builtins.Exception", "builtins.tuple", "builtins.list", "builtins.dict",
+    "builtins.__import__",
+)
+_ORIGINAL = {path: _resolve(path) for path in _WATCHED}
+# Python-level functions can be changed in place by swapping __code__.
+_ORIGINAL_CODE = {path: obj.__code__ for path, obj in _ORIGINAL.items()
+                  if isinstance(obj, types.FunctionType)}
+
+# Local aliases: the checks below use these, never the (replaceable) globals.
+_isinstance, _len, _abs, _float = isinstance, len, abs, float
+_allclose, _isclose = torch.allclose, torch.isclose
+_isnan, _isinf, _isfinite = torch.isnan, torch.isinf, torch.isfinite
+_AssertionError = AssertionError
+_print = print
+
+
+def _describe(path):
+    return path.replace("builtins.", "the builtin ").replace("numpy.", "numpy.")
+
+
+def verify_untampered():
+    """Raise TamperingError naming every watched function that was replaced."""
+    replaced = []
+    for path, original in _ORIGINAL.items():
+        try:
+            current = _resolve(path)
+        except AttributeError:
+            current = None
+        if current is not original:
+            replaced.append(_describe(path))
+        elif path in _ORIGINAL_CODE and current.__code__ is not _ORIGINAL_CODE[path]:
+            replaced.append(_describe(path) + " (its code)")
+    module_dict = _MODULE.__dict__
+    for name, original in _OWN.items():
+        current = module_dict.get(name)
+        if current is not original:
+            replaced.append(f"transformer_course.grading.{name}")
+        elif _isinstance(current, types.FunctionType) and current.__code__ is not _OWN_CODE[name]:
+            replaced.append(f"transformer_course.grading.{name} (its code)")
+    if replaced:
+        raise TamperingError(
+            f"{', '.join(replaced)} {'was' if _len(replaced) == 1 else 'were'} replaced by your code; "
+            "tests cannot pass while comparisons are patched. Restart the kernel and do not "
+            "overwrite these functions.")
+
+
+# --------------------------------------------------------------------------
+# Comparing outputs and diagnosing the difference.
+# --------------------------------------------------------------------------
+
+def _kind(x):
+    if torch.is_tensor(x):
+        return "torch.Tensor"
+    if _isinstance(x, np.ndarray):
+        return "numpy.ndarray"
+    if _isinstance(x, (bool, int, float, np.number, np.bool_)):
+        return "number"
+    if _isinstance(x, (tuple, list)):
+        return "tuple"
+    return type(x).__name__
+
+
+def _family(dtype):
+    if dtype == torch.bool:
+        return "bool"
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "floating point"
+    return "integer"
+
+
+def _as_tensor(x):
+    if torch.is_tensor(x):
+        return x.detach()
+    if _isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x))
+    return torch.as_tensor(x)
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join(str(int(s)) for s in shape) + ("," if _len(shape) == 1 else "") + ")"
+
+
+def _close(a, e, atol, rtol):
+    if a.shape != e.shape:
+        return False
+    return bool(_allclose(a, e, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _sqrt_name(factor):
+    """'2.00 = sqrt(4)' when the factor is the square root of a small integer."""
+    for f, word in ((factor, ""), (1 / factor, "1/")):
+        k = f * f
+        if 1.5 < k < 65537 and _abs(k - round(k)) < 1e-3 * k:
+            return f" = {word}sqrt({round(k)})"
+    return ""
+
+
+def _sums_to_one_dims(t):
+    dims = []
+    if t.dim() == 0 or not t.dtype.is_floating_point or bool((t < -1e-6).any()):
+        return dims
+    for d in range(t.dim()):
+        if t.shape[d] > 1 and bool(_allclose(t.sum(dim=d), torch.ones((), dtype=t.dtype), atol=1e-4)):
+            dims.append(d - t.dim())
+    return dims
+
+
+def _diagnose(a, e, atol, rtol):
+    """Likely mistakes that explain how `a` differs from `e` (both float64)."""
+    found = []
+    if a.dim() >= 2 and a.shape == e.transpose(-1, -2).shape and _close(a, e.transpose(-1, -2), atol, rtol):
+        found.append("it is the transpose of the expected result (last two dimensions swapped): "
+                     "check the order of a matmul, or a missing/extra .transpose(-2, -1)")
+    if a.shape != e.shape:
+        return found
+    if e.abs().max() > 0 and _close(a, -e, atol, rtol):
+        found.append("it has the opposite sign everywhere: a sign flip")
+    else:
+        denom = float((e * e).sum())
+        if denom > 0:
+            factor = float((a * e).sum()) / denom
+            if _abs(factor - 1) > 1e-3 and factor != 0 and _close(a, factor * e, atol * _abs(factor), rtol):
+                msg = f"it is the expected result scaled by a constant: off by a factor of {factor:.2f}"
+                root = _sqrt_name(_abs(factor))
+                if root:
+                    msg += f"{root}: a missing or extra 1/sqrt(d_k)?"
+                found.append(msg)
+    got, want = _sums_to_one_dims(a), _sums_to_one_dims(e)
+    if want and got and not set(got) & set(want):
+        found.append(f"it sums to 1 along dim {got[0]} but should along dim {want[0]}: "
+                     "softmax over the wrong dimension?")
+    elif want and not got and a.dim() >= 1 and not bool(_isnan(a).any()):
+        found.append(f"the expected result sums to 1 along dim {want[0]} and yours does not: "
+                     "a missing softmax or normalisation?")
+    return found
+
+
+def _fail(name, message, hint):
+    text = f"{name}: {message}"
+    if hint:
+        text += f"\nHint: {hint}"
+    raise _AssertionError(text)
+
+
+def assert_close(actual, expected, name="output", *, atol=1e-5, rtol=1e-4, hint=None):
+    """Check `actual` against `expected` and explain any difference.
+
+    Accepts tensors, numpy arrays, numbers and (nested) tuples/lists of them.
+    Checks type, shape, NaN/inf, dtype family, then values.
+    """
+    verify_untampered()
+    _assert_close(actual, expected, name, atol, rtol, hint)
+
+
+def _assert_close(actual, expected, name, atol, rtol, hint):
+    want_kind, got_kind = _kind(expected), _kind(actual)
+    if want_kind == "tuple":
+        if got_kind != "tuple":
+            _fail(name, f"got a {got_kind}, wanted a tuple of {_len(expected)} values", hint)
+        if _len(actual) != _len(expected):
+            _fail(name, f"got {_len(actual)} values, wanted {_len(expected)}", hint)
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            _assert_close(a, e, f"{name}[{i}]", atol, rtol, hint)
+        return
+    if want_kind == "number":
+        if got_kind not in ("number", "torch.Tensor", "numpy.ndarray") or (
+                got_kind != "number" and _as_tensor(actual).numel() != 1):
+            _fail(name, f"got a {got_kind}, wanted a single number", hint)
+    elif want_kind in ("torch.Tensor", "numpy.ndarray") and got_kind != want_kind:
+        _fail(name, f"got a {got_kind if actual is not None else 'None (did you forget to return?)'}, "
+                    f"wanted a {want_kind}", hint)
+    elif want_kind not in ("torch.Tensor", "numpy.ndarray", "number"):
+        if actual != expected:
+            _fail(name, f"got {actual!r}, wanted {expected!r}", hint)
+        return
+
+    a, e = _as_tensor(actual), _as_tensor(expected)
+    if want_kind == "number":
+        a = a.reshape(())
+    if tuple(a.shape) != tuple(e.shape):
+        msg = f"got shape {_fmt_shape(a.shape)}, wanted {_fmt_shape(e.shape)}"
+        if a.dim() >= 2 and tuple(a.shape) == tuple(e.transpose(-1, -2).shape):
+            msg += " (the last two dimensions are swapped: transposed?)"
+        elif a.numel() == e.numel():
+            msg += " (same number of elements: a wrong reshape/view or a missing transpose?)"
+        _fail(name, msg, hint)
+    if want_kind != "number" and _family(a.dtype) != _family(e.dtype):
+        _fail(name, f"got dtype {a.dtype} ({_family(a.dtype)}), wanted {e.dtype} ({_family(e.dtype)})", hint)
+
+    a64 = a.to(torch.complex128 if a.dtype.is_complex else torch.float64).cpu()
+    e64 = e.to(torch.complex128 if e.dtype.is_complex else torch.float64).cpu()
+    bad_nan = _isnan(a64) & ~_isnan(e64)
+    bad_inf = _isinf(a64) & ~_isinf(e64)
+    if bool(bad_nan.any()) or bool(bad_inf.any()):
+        what = "NaN" if bool(bad_nan.any()) else "inf"
+        count = int((bad_nan | bad_inf).sum())
+        _fail(name, f"contains {what} ({count} of {a64.numel()} elements) where the expected result is finite: "
+                    "a division by zero, log(0), exp overflow, or softmax over a fully masked row?", hint)
+
+    ok = _isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)
+    if bool(ok.all()):
+        return
+    bad = ~ok
+    count = int(bad.sum())
+    first = tuple(int(i) for i in torch.nonzero(bad)[0]) if a64.dim() else ()
+    diff = (a64 - e64).abs()
+    diff = diff[~_isnan(diff)]
+    max_diff = float(diff.max()) if diff.numel() else float("nan")
+    lines = [f"values differ in {count} of {a64.numel()} elements (atol={atol}, rtol={rtol}); "
+             f"max abs difference {max_diff:.4g}"]
+    if first or a64.dim():
+        lines.append(f"first mismatch at index {first}: got {a64[first].item():.6g}, "
+                     f"wanted {e64[first].item():.6g}")
+    else:
+        lines[0] = f"got {a64.item():.6g}, wanted {e64.item():.6g} (max abs difference {max_diff:.4g})"
+    if not a64.is_complex():
+        for d in _diagnose(a64, e64, atol, rtol):
+            lines.append("Likely: " + d)
+    _fail(name, "\n".join(lines), hint)
+
+
+# --------------------------------------------------------------------------
+# Forbidding the reference while the student's code runs.
+# --------------------------------------------------------------------------
+
+def _qualname(obj):
+    module = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", repr(obj))
+    if module.startswith("torch._C") or not module:
+        for candidate in ("torch.nn.functional", "torch"):
+            mod = sys.modules.get(candidate)
+            if mod is not None and getattr(mod, getattr(obj, "__name__", ""), None) is obj:
+                return f"{candidate}.{obj.__name__}"
+    return f"{module}.{name}" if module else name
+
+
+def _message(task, target):
+    what = f"write {task} yourself" if task else "write this yourself"
+    return (f"this exercise asks you to {what}; your code called {_qualname(target)}, "
+            "which gets no points")
+
+
+def _raising_code(fn, message):
+    """A code object with `fn`'s free variables that raises ReferenceUsedError."""
+    free = fn.__code__.co_freevars
+    touch = "; ".join(free) if free else "pass"
+    assigns = "".join(f"    {v} = None\n" for v in free)
+    src = (f"def _outer():\n{assigns}"
+           f"    def _blocked(*args, **kwargs):\n"
+           f"        {touch}\n"
+           f"        raise __import__('sys').modules[{__name__!r}].ReferenceUsedError({message!r})\n"
+           f"    return _blocked\n")
+    namespace = {}
+    exec(compile(src, "<forbidden>", "exec"), namespace)
+    return namespace["_outer"]().__code__
+
+
+class _BlockTorchFunctions(torch.overrides.TorchFunctionMode):
+    def __init__(self, blocked, task):
+        super().__init__()
+        self.blocked = blocked
+        self.task = task
+
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
+        for target in self.blocked:
+            if func is target:
+                raise ReferenceUsedError(_message(self.task, target))
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def forbid(*callables, task=None):
+    """While active, calling any of `callables` raises ReferenceUsedError.
+
+    Python functions (and methods) have their code swapped, so every alias
+    that refers to them is caught; torch builtins are caught by identity in a
+    TorchFunctionMode; classes have their ``forward`` replaced.
+    """
+    verify_untampered()
+    swapped, patched_classes, torch_builtins = [], [], []
+    try:
+        for target in callables:
+            target = getattr(target, "__func__", target)
+            if isinstance(target, type):
+                original = target.__dict__.get("forward")
+                message = _message(task, target)
+
+                def blocked_forward(self, *args, _message=message, **kwargs):
+                    raise ReferenceUsedError(_message)
+                patched_classes.append((target, original))
+                target.forward = blocked_forward
+            elif isinstance(target, types.FunctionType):
+                swapped.append((target, target.__code__))
+                target.__code__ = _raising_code(target, _message(task, target))
+            elif callable(target):
+                torch_builtins.append(target)
+            else:
+                raise TypeError(f"forbid() needs functions or classes, got {target!r}")
+        mode = _BlockTorchFunctions(torch_builtins, task) if torch_builtins else contextlib.nullcontext()
+        with mode:
+            yield
+    finally:
+        for fn, code in swapped:
+            fn.__code__ = code
+        for cls, original in patched_classes:
+            if original is None:
+                delattr(cls, "forward")
+            else:
+                cls.forward = original
+
+
+# check_function's `forbid` argument shadows the function; these keep it reachable.
+_forbid_cm = forbid
+_forbid_impl = forbid.__wrapped__
+
+
+# --------------------------------------------------------------------------
+# Comparing a student's function with the reference.
+# --------------------------------------------------------------------------
+
+def _clone_inputs(inputs, requires_grad):
+    def clone(x):
+        if torch.is_tensor(x):
+            y = x.detach().clone()
+            if requires_grad and (y.dtype.is_floating_point or y.dtype.is_complex):
+                y.requires_grad_(True)
+            return y
+        if isinstance(x, (tuple, list)):
+            return type(x)(clone(v) for v in x)
+        if isinstance(x, dict):
+            return {k: clone(v) for k, v in x.items()}
+        return x
+    return clone(inputs)
+
+
+def _call(fn, inputs):
+    if isinstance(inputs, dict):
+        return fn(**inputs)
+    if isinstance(inputs, tuple):
+        return fn(*inputs)
+    return fn(inputs)
+
+
+def _tensors(x):
+    if torch.is_tensor(x):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [t for v in x for t in _tensors(v)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _tensors(v)]
+    return []
+
+
+def _matches(actual, expected, atol, rtol):
+    try:
+        _assert_close(actual, expected, "output", atol, rtol, None)
+        return True
+    except _AssertionError:
+        return False
+
+
+def check_function(student_fn, reference_fn, make_inputs, *, name, trials=3, seed=0,
+                   atol=1e-5, rtol=1e-4, check_grad=False, mistakes=None, forbid=()):
+    """Compare `student_fn` with `reference_fn` on `trials` seeded random inputs.
+
+    `make_inputs(generator)` returns the arguments: a tuple (positional), a
+    dict (keyword) or a single value. With `check_grad`, gradients with
+    respect to floating-point input tensors are compared too. `mistakes` maps
+    an explanation to a known-wrong implementation; an output matching one
+    names that explanation. Calling any of `forbid` from the student's code
+    fails the check.
+    """
+    verify_untampered()
+    for trial in range(trials):
+        generator = torch.Generator().manual_seed(seed + trial)
+        inputs = make_inputs(generator)
+        student_in = _clone_inputs(inputs, check_grad)
+        reference_in = _clone_inputs(inputs, check_grad)
+        with _forbid_cm(*forbid, task=name) if forbid else contextlib.nullcontext():
+            got = _call(student_fn, student_in)
+        want = _call(reference_fn, reference_in)
+        label = f"{name} (trial {trial + 1} of {trials}, seed {seed + trial})"
+        try:
+            _assert_close(_detach(got), _detach(want), label, atol, rtol, None)
+        except _AssertionError as error:
+            for explanation, wrong_fn in (mistakes or {}).items():
+                wrong = _call(wrong_fn, _clone_inputs(inputs, False))
+                if _matches(_detach(got), _detach(wrong), atol, rtol):
+                    raise _AssertionError(f"{error}\nYour output matches a known mistake: {explanation}") from None
+            raise
+        if check_grad:
+            _compare_grads(got, want, student_in, reference_in, label, generator, atol, rtol)
+
+
+def _detach(x):
+    if torch.is_tensor(x):
+        return x.detach()
+    if isinstance(x, (tuple, list)):
+        return tuple(_detach(v) for v in x)
+    return x
+
+
+def _compare_grads(got, want, student_in, reference_in, label, generator, atol, rtol):
+    outs_got = [t for t in _tensors(got) if t.requires_grad]
+    outs_want = [t for t in _tensors(want) if t.requires_grad]
+    if not outs_want:
+        return
+    if _len(outs_got) != _len(outs_want):
+        _fail(label, "your output does not depend on the inputs through autograd "
+                     "(detached, converted to numpy, or built with .item()?)", None)
+    weights = [torch.randn(t.shape, generator=generator, dtype=t.dtype) for t in outs_want]
+    loss_got = sum((o * w).sum() for o, w in zip(outs_got, weights))
+    loss_want = sum((o * w).sum() for o, w in zip(outs_want, weights))
+    ins_got = [t for t in _tensors(student_in) if t.requires_grad]
+    ins_want = [t for t in _tensors(reference_in) if t.requires_grad]
+    grads_want = torch.autograd.grad(loss_want, ins_want, allow_unused=True)
+    grads_got = torch.autograd.grad(loss_got, ins_got, allow_unused=True)
+    for i, (g, w) in enumerate(zip(grads_got, grads_want)):
+        if w is None:
+            continue
+        if g is None:
+            _fail(f"{label}, gradient w.r.t. input {i}", "is missing: the output does not depend on "
+                  "this input through autograd", None)
+        _assert_close(g, w, f"{label}, gradient w.r.t. input {i}", atol, rtol, None)
+
+
+# --------------------------------------------------------------------------
+# The autograder's end-of-test-cell seal (see module docstring).
+# --------------------------------------------------------------------------
+
+def _seal(token):
+    """Verify nothing was replaced, then print the pass marker for `token`."""
+    verify_untampered()
+    sys.stdout.write(f"\n[tc-pass {token}]\n")
+    sys.stdout.flush()
+
+
+# Public names and their code, checked by verify_untampered().
+_MODULE = sys.modules[__name__]
+_PROTECTED = frozenset(__all__) | {"_seal", "_forbid_cm", "_forbid_impl", "_assert_close", "_ORIGINAL", "_ORIGINAL_CODE", "_OWN", "_OWN_CODE", "_MODULE"}
+_OWN = {name: _MODULE.__dict__[name]
+        for name in __all__ + ["_seal", "_assert_close", "_diagnose", "_forbid_impl", "_forbid_cm"]}
+_OWN_CODE = {name: obj.__code__ for name, obj in _OWN.items() if isinstance(obj, types.FunctionType)}
+
+
+class _SealedModule(types.ModuleType):
+    """Refuses assignment to the names the tests rely on."""
+
+    def __setattr__(self, name, value):
+        if name in _PROTECTED:
+            raise AttributeError(f"transformer_course.grading.{name} is read-only: "
+                                 "the tests rely on it")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if name in _PROTECTED:
+            raise AttributeError(f"transformer_course.grading.{name} cannot be deleted")
+        super().__delattr__(name)
+
+
+_MODULE.__class__ = _SealedModule

@@ -1,0 +1,155 @@
+"""transformer_course.grading: diagnoses, forbid, tamper detection (fast)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from transformer_course import grading
+
+
+def failure(actual, expected, **kw):
+    with pytest.raises(AssertionError) as info:
+        grading.assert_close(actual, expected, **kw)
+    return str(info.value)
+
+
+@pytest.fixture
+def scores():
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 4, 4, generator=g), torch.randn(2, 4, 4, generator=g)
+    return q @ k.transpose(-1, -2) / math.sqrt(4)
+
+
+def test_equal_values_pass_for_tensors_arrays_numbers_tuples(scores):
+    grading.assert_close(scores, scores.clone())
+    grading.assert_close(np.ones(3), np.ones(3))
+    grading.assert_close(torch.tensor(2.0), 2.0)
+    grading.assert_close((scores, 1.0), (scores, 1.0))
+
+
+def test_shape_message_says_got_and_wanted():
+    msg = failure(torch.zeros(3, 2), torch.zeros(2, 3))
+    assert "got shape (3, 2), wanted (2, 3)" in msg and "transposed" in msg
+
+
+def test_type_nan_and_dtype_family(scores):
+    assert "wanted a torch.Tensor" in failure(scores.numpy(), scores)
+    assert "forget to return" in failure(None, scores)
+    bad = scores.clone()
+    bad[0, 0, 0] = float("nan")
+    assert "NaN" in failure(bad, scores)
+    assert "dtype" in failure(torch.zeros(2, dtype=torch.long), torch.zeros(2))
+
+
+def test_value_mismatch_reports_index_diff_and_count(scores):
+    bad = scores.clone()
+    bad[1, 2, 3] += 1.0
+    msg = failure(bad, scores)
+    assert "1 of 32 elements" in msg and "(1, 2, 3)" in msg and "max abs difference 1" in msg
+
+
+def test_diagnoses(scores):
+    assert "factor of 2.00 = sqrt(4)" in failure(scores * 2, scores)
+    assert "1/sqrt(d_k)" in failure(scores * 2, scores)
+    assert "sign flip" in failure(-scores, scores)
+    assert "transpose" in failure(scores.transpose(-1, -2), scores)
+    assert "softmax over the wrong dimension" in failure(scores.softmax(-2), scores.softmax(-1))
+    assert "Hint: check the scale" in failure(scores * 3, scores, hint="check the scale")
+
+
+def _inputs(g):
+    return tuple(torch.randn(2, 3, 4, generator=g) for _ in range(3))
+
+
+def _reference(q, k, v):
+    return F.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1) @ v
+
+
+def test_check_function_passes_and_compares_gradients():
+    grading.check_function(_reference, _reference, _inputs, name="attention", check_grad=True)
+    detached = lambda q, k, v: _reference(q, k, v).detach()
+    with pytest.raises(AssertionError, match="autograd"):
+        grading.check_function(detached, _reference, _inputs, name="attention", check_grad=True)
+
+
+def test_check_function_names_known_mistakes():
+    unscaled = lambda q, k, v: F.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
+    with pytest.raises(AssertionError, match="known mistake: forgot to scale"):
+        grading.check_function(unscaled, _reference, _inputs, name="attention",
+                               mistakes={"forgot to scale by 1/sqrt(d_k)": unscaled})
+
+
+sdpa_alias = F.scaled_dot_product_attention
+
+
+def test_forbid_catches_torch_builtin_by_alias():
+    student = lambda q, k, v: sdpa_alias(q, k, v)
+    with pytest.raises(grading.ReferenceUsedError, match="your code called torch.nn.functional.scaled_dot_product_attention"):
+        grading.check_function(student, _reference, _inputs, name="scaled dot-product attention",
+                               forbid=[F.scaled_dot_product_attention])
+    student(*_inputs(torch.Generator()))  # restored afterwards
+
+
+def python_reference(x):
+    return x * 2
+
+
+class Reference(torch.nn.Module):
+    def forward(self, x):
+        return x + 1
+
+
+def test_forbid_python_function_alias_module_and_restore():
+    alias = python_reference
+    with grading.forbid(python_reference, task="doubling"):
+        with pytest.raises(grading.ReferenceUsedError, match="write doubling yourself"):
+            alias(1)
+        with pytest.raises(grading.ReferenceUsedError):
+            globals()["python_reference"](1)
+    assert alias(2) == 4
+    with pytest.raises(RuntimeError):
+        with grading.forbid(python_reference):
+            raise RuntimeError("boom")
+    assert python_reference(3) == 6
+
+
+def test_forbid_class_forward_and_subclass():
+    class Sub(Reference):
+        pass
+    with grading.forbid(Reference):
+        with pytest.raises(grading.ReferenceUsedError):
+            Sub()(torch.zeros(1))
+    assert Reference()(torch.zeros(1)).item() == 1.0
+    with grading.forbid(torch.nn.LSTMCell):
+        cell = torch.nn.LSTMCell(2, 3)
+        with pytest.raises(grading.ReferenceUsedError, match="LSTMCell"):
+            cell(torch.zeros(1, 2))
+    assert cell(torch.zeros(1, 2))[0].shape == (1, 3)
+
+
+def test_module_refuses_assignment_to_public_names():
+    with pytest.raises(AttributeError, match="read-only"):
+        grading.assert_close = lambda *a, **k: None
+    with pytest.raises(AttributeError):
+        del grading.check_function
+
+
+@pytest.mark.parametrize("owner, name", [(torch, "allclose"), (np, "allclose"), (torch.testing, "assert_close"),
+                                         (np.testing, "assert_allclose")])
+def test_tampering_is_detected_and_named(monkeypatch, owner, name):
+    monkeypatch.setattr(owner, name, lambda *a, **k: True)
+    with pytest.raises(grading.TamperingError, match=f"{name} was replaced by your code"):
+        grading.assert_close(1.0, 1.0)
+
+
+def test_tampering_with_own_code_and_builtins_is_detected(monkeypatch):
+    monkeypatch.setattr(grading.assert_close, "__code__", (lambda *a, **k: None).__code__)
+    with pytest.raises(grading.TamperingError, match="its code"):
+        grading.check_function(_reference, _reference, _inputs, name="x")
+    monkeypatch.undo()
+    import builtins
+    monkeypatch.setattr(builtins, "AssertionError", Exception)
+    with pytest.raises(grading.TamperingError, match="AssertionError"):
+        grading.verify_untampered()
