@@ -1,4 +1,4 @@
-"""Scaled dot-product attention, written out, and single-head self-attention."""
+"""Attention as soft retrieval, scaled dot-product attention written out, and single-head self-attention."""
 from __future__ import annotations
 
 import math
@@ -19,6 +19,33 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"k: expected last dimension {q.shape[-1]} (as q's d_k), got shape {tuple(k.shape)}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"v: expected {k.shape[-2]} positions (as k), got shape {tuple(v.shape)}")
+
+
+def soft_lookup(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, temperature: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Look up numbers by closeness of their keys: attention on scalars.
+
+    Each query mixes all ``values`` with weights ``softmax(-(query - key)^2 / temperature)``
+    over the keys, so a query between two keys gets a blend of their values.
+
+    Args:
+        query: ``(M,)``; keys: ``(N,)``; values: ``(N,)``; temperature: > 0,
+            larger means smoother weights.
+
+    Returns:
+        ``(out, weights)``: ``(M,)`` and ``(M, N)``.
+    """
+    for name, t in (("query", query), ("keys", keys), ("values", values)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{name}: expected a 1-d tensor, got {got}")
+    if keys.shape != values.shape:
+        raise ValueError(f"values: expected shape {tuple(keys.shape)} (as keys), got {tuple(values.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    weights = (-(query[:, None] - keys[None, :]).square() / temperature).softmax(dim=-1)
+    return weights @ values, weights
 
 
 def scaled_dot_product_attention(

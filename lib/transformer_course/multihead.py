@@ -21,6 +21,24 @@ def bottom_right_causal_mask(T_q: int, T_k: int, device=None) -> torch.Tensor:
     return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
 
 
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """``(B, T, d_model) -> (B, n_heads, T, d_head)``: head ``h`` gets features ``h*d_head ... (h+1)*d_head - 1``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x: expected shape (B, T, d_model), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    B, T, d_model = x.shape
+    if d_model % n_heads != 0:
+        raise ValueError(f"n_heads: d_model = {d_model} must be divisible by n_heads, got n_heads = {n_heads}")
+    return x.view(B, T, n_heads, d_model // n_heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """``(B, n_heads, T, d_head) -> (B, T, n_heads * d_head)``, the inverse of ``split_heads``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x: expected shape (B, n_heads, T, d_head), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    B, H, T, d_head = x.shape
+    return x.transpose(1, 2).reshape(B, T, H * d_head)
+
+
 class MultiHeadAttention(nn.Module):
     """``n_heads`` attention heads of size ``d_model // n_heads``, run side by side.
 
@@ -43,13 +61,11 @@ class MultiHeadAttention(nn.Module):
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, d_model) -> (B, n_heads, T, d_head)``."""
-        B, T, _ = x.shape
-        return x.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
+        return split_heads(x, self.n_heads)
 
     def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, n_heads, T, d_head) -> (B, T, d_model)``."""
-        B, _, T, _ = x.shape
-        return x.transpose(1, 2).reshape(B, T, self.d_model)
+        return merge_heads(x)
 
     def forward(self, query, key, value, mask=None, need_weights: bool = False, is_causal: bool = False):
         self._check_inputs(query, key, value)

@@ -96,3 +96,26 @@ def test_self_attention_module(gen):
     assert weights.shape == (2, 5, 5)
     with pytest.raises(ValueError, match=r"x: expected shape \(B, T, 6\), got \(2, 5, 7\)"):
         layer(torch.randn(2, 5, 7))
+
+
+def test_soft_lookup_worked_example():
+    from transformer_course.attention import soft_lookup
+
+    keys, values = torch.tensor([70.0, 80.0]), torch.tensor([1000.0, 1500.0])
+    out, weights = soft_lookup(torch.tensor([70.0, 75.0, 80.0]), keys, values, temperature=1.0)
+    torch.testing.assert_close(out, torch.tensor([1000.0, 1250.0, 1500.0]))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3))
+    out, _ = soft_lookup(torch.tensor([72.0]), keys, values, temperature=50.0)
+    w = torch.tensor([-4.0 / 50, -64.0 / 50]).softmax(-1)
+    torch.testing.assert_close(out, (w @ values)[None])
+
+
+def test_soft_lookup_rejects_bad_input():
+    from transformer_course.attention import soft_lookup
+
+    with pytest.raises(ValueError, match="keys"):
+        soft_lookup(torch.zeros(2), torch.zeros(2, 1), torch.zeros(2))
+    with pytest.raises(ValueError, match="values"):
+        soft_lookup(torch.zeros(2), torch.zeros(2), torch.zeros(3))
+    with pytest.raises(ValueError, match="temperature"):
+        soft_lookup(torch.zeros(2), torch.zeros(2), torch.zeros(2), temperature=0.0)

@@ -127,3 +127,20 @@ def test_works_on_the_device_of_its_inputs():
     x = torch.randn(2, 3, 8, device=device)
     out, _ = mha(x, x, x, mask=torch.ones(3, 3, dtype=torch.bool, device=device), is_causal=True)
     assert out.device.type == device.type
+
+
+def test_split_and_merge_heads_functions_match_the_methods(gen):
+    from transformer_course.multihead import merge_heads, split_heads
+
+    mha = MultiHeadAttention(12, 3)
+    x = torch.randn(2, 5, 12, generator=gen)
+    heads = split_heads(x, 3)
+    assert heads.shape == (2, 3, 5, 4)
+    torch.testing.assert_close(heads, mha.split_heads(x))
+    torch.testing.assert_close(heads[:, 1], x[..., 4:8])  # head h holds features h*d_head .. (h+1)*d_head - 1
+    torch.testing.assert_close(merge_heads(heads), x)
+    torch.testing.assert_close(merge_heads(heads), mha.merge_heads(heads))
+    with pytest.raises(ValueError, match="n_heads"):
+        split_heads(x, 5)
+    with pytest.raises(ValueError, match="x"):
+        merge_heads(x)
