@@ -185,6 +185,19 @@ class GPT(nn.Module):
         return self
 
 
+def lm_loss(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of ``logits (B, T, vocab)`` computed from ``idx (B, T)``.
+
+    ``logits[:, t]`` predicts ``idx[:, t + 1]``: the last position has no target,
+    so T - 1 predictions per row are scored. Equals ``GPT.forward(idx, targets)``
+    with ``targets = idx`` shifted left by one and -1 at the end.
+    """
+    if logits.dim() != 3 or idx.dim() != 2 or logits.shape[:2] != idx.shape or idx.shape[1] < 2:
+        raise ValueError(f"logits, idx: expected shapes (B, T, vocab) and (B, T) with T >= 2, "
+                         f"got {tuple(logits.shape)} and {tuple(idx.shape)}")
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), idx[:, 1:].flatten())
+
+
 # ----------------------------------------------------------------------------- sampling
 
 def _check_sampling(temperature, top_k, top_p) -> None:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from transformer_course.gpt import (GPT, Block, GPTConfig, config_from_hf_gpt2, gpt_parameter_count,
-                                    gpt_state_dict_from_hf, sample_next, top_k_filter, top_p_filter)
+                                    gpt_state_dict_from_hf, lm_loss, sample_next, top_k_filter, top_p_filter)
 
 transformers = pytest.importorskip("transformers")
 
@@ -102,6 +102,15 @@ def test_logits_for_every_position_and_loss_ignores_minus_one(model, gen):
     masked[:, 3:] = -1
     want = torch.nn.functional.cross_entropy(logits[:, :3].reshape(-1, VOCAB), targets[:, :3].reshape(-1))
     torch.testing.assert_close(model(idx, masked)[1], want)
+
+
+def test_lm_loss_is_the_forward_loss_with_shifted_targets(model, gen):
+    idx = torch.randint(0, VOCAB, (3, 9), generator=gen)
+    targets = torch.cat([idx[:, 1:], torch.full((3, 1), -1)], dim=1)
+    logits, loss = model(idx, targets)
+    torch.testing.assert_close(lm_loss(logits, idx), loss)
+    with pytest.raises(ValueError, match="logits, idx"):
+        lm_loss(logits, idx[:, :-1])
 
 
 def test_block_is_a_causal_pre_norm_layer(gen):
