@@ -211,7 +211,9 @@ def _diagnose(a, e, atol, rtol):
         if denom > 0:
             factor = float((a * e).sum()) / denom
             if _abs(factor - 1) > 1e-3 and factor != 0 and _close(a, factor * e, atol * _abs(factor), rtol):
-                msg = f"it is the expected result scaled by a constant: off by a factor of {factor:.2f}"
+                # enough digits that a near miss (1.004) does not print as 1.00
+                msg = f"it is the expected result scaled by a constant: off by a factor of {factor:.2f}" if _abs(factor - 1) > 0.05 \
+                    else f"it is the expected result scaled by a constant: off by a factor of {factor:.5f}"
                 root = _sqrt_name(_abs(factor))
                 if root:
                     msg += f"{root}: a missing or extra 1/sqrt(d_k)?"
