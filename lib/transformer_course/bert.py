@@ -372,3 +372,84 @@ def load_pretrained_bert(folder: str | Path, device: torch.device | str | None =
         raise ValueError(f"{folder / 'vocab.txt'}: {tokenizer.vocab_size} tokens, but config.json says "
                          f"vocab_size = {config.vocab_size}")
     return model.to(device).eval() if device is not None else model.eval(), tokenizer
+
+
+# --- a tiny BERT, pretrained in seconds -----------------------------------------------------------
+
+def pretrain_tiny_bert(sentences, *, vocab_size: int = 400, hidden_size: int = 64, num_hidden_layers: int = 2,
+                       num_attention_heads: int = 4, intermediate_size: int = 128, max_length: int = 32,
+                       steps: int = 300, batch_size: int = 64, lr: float = 3e-3, warmup_steps: int = 30,
+                       mlm_probability: float = 0.15, seed: int = 0, device=None, progress: bool = True,
+                       desc: str = "MLM pretraining"):
+    """Train a WordPiece vocabulary and a small ``BertForMaskedLM`` on ``sentences`` with masked LM.
+
+    The recipe of notebook 08, as one call, so that any notebook can get "a tiny
+    pretrained BERT" without files: ``WordPieceTokenizer.train(sentences, vocab_size)``,
+    then ``steps`` AdamW steps (``train.fit``: warmup + cosine, clipping at 1) on random
+    batches of ``batch_size`` sentences (at most ``max_length`` tokens), masked with
+    ``mask_tokens`` (15 %; 80/10/10). No dropout. The encoder ``model.bert`` gets a
+    freshly initialised pooler (BERT trains it with next-sentence prediction, which we
+    skip), so ``BertForSequenceClassification.from_bert(model.bert)`` works.
+    Deterministic for a given ``seed`` on a given device.
+
+    Returns ``(model in eval mode, tokenizer, train.History)``.
+    """
+    from .train import fit
+
+    sentences = list(sentences)
+    if not sentences:
+        raise ValueError("sentences: expected at least one sentence, got none")
+    tokenizer = WordPieceTokenizer.train(sentences, vocab_size=vocab_size)
+    enc = tokenizer.batch_encode(sentences, max_length=max_length)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size,
+                        num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,
+                        intermediate_size=intermediate_size, max_position_embeddings=max_length,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, pad_token_id=tokenizer.pad_id)
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(config)
+    model.bert.pooler = nn.Linear(hidden_size, hidden_size)
+    init_bert_weights(model.bert.pooler, config.initializer_range)
+    gen = torch.Generator().manual_seed(seed)
+    ids_all, special = enc["input_ids"], sorted(tokenizer.special_ids)
+
+    def batch():
+        ids = ids_all[torch.randint(len(ids_all), (batch_size,), generator=gen)]
+        ids = ids[:, : int((ids != tokenizer.pad_id).sum(1).max())]  # drop all-padding columns
+        masked, labels = mask_tokens(ids, tokenizer.vocab_size, tokenizer.mask_id, special,
+                                     mlm_probability=mlm_probability, generator=gen)
+        return {"input_ids": masked, "attention_mask": (ids != tokenizer.pad_id).long(), "labels": labels}
+
+    history = fit(model, batch, steps=steps, lr=lr, warmup_steps=warmup_steps, device=device,
+                  progress=progress, desc=desc)
+    return model.eval(), tokenizer, history
+
+
+
+@torch.no_grad()
+def evaluate_classifier(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                        labels: torch.Tensor, batch_size: int = 256) -> tuple[float, torch.Tensor]:
+    """Accuracy and confusion matrix of a sequence classifier on a labelled set.
+
+    ``model(input_ids, attention_mask=...)`` must return ``(logits (B, C), ...)`` as
+    ``BertForSequenceClassification`` does. Runs in eval mode (no dropout) in chunks of
+    ``batch_size``, then restores the model's mode. Returns ``(accuracy, confusion)``:
+    ``confusion[i, j]`` counts examples of true class ``i`` predicted as ``j`` (a CPU
+    ``(C, C)`` int64 tensor; its trace over its sum is the accuracy).
+    """
+    if labels.dim() != 1 or labels.shape[0] != input_ids.shape[0] or len(labels) == 0:
+        raise ValueError(f"labels: expected shape ({input_ids.shape[0]},) with at least one label, "
+                         f"got {tuple(labels.shape)}")
+    was_training = model.training
+    model.eval()
+    try:
+        logits = []
+        for start in range(0, len(input_ids), batch_size):
+            chunk = slice(start, start + batch_size)
+            mask = attention_mask[chunk] if attention_mask is not None else None
+            logits.append(model(input_ids[chunk], attention_mask=mask)[0])
+    finally:
+        model.train(was_training)
+    num_classes = logits[0].shape[-1]
+    preds, labels = torch.cat(logits).argmax(-1).cpu(), labels.cpu().long()
+    confusion = torch.bincount(labels * num_classes + preds, minlength=num_classes ** 2).view(num_classes, num_classes)
+    return (preds == labels).float().mean().item(), confusion

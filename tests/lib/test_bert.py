@@ -274,3 +274,44 @@ def test_follows_the_inputs_device(gen):
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=0)
     masked, labels = mask_tokens(ids.cuda(), 99, 4, [0, 1, 2, 3, 4], generator=torch.Generator().manual_seed(0))
     assert masked.device.type == "cuda" and labels.device.type == "cuda"
+
+
+def test_pretrain_tiny_bert_learns_and_is_deterministic():
+    from transformer_course.bert import pretrain_tiny_bert
+    from transformer_course.data import make_mlm_sentences
+    sentences = make_mlm_sentences(200, seed=0)
+    kwargs = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, steps=40,
+                  batch_size=16, lr=1e-2, warmup_steps=5, seed=3, device="cpu", progress=False)
+    model, tok, history = pretrain_tiny_bert(sentences, **kwargs)
+    assert isinstance(model, BertForMaskedLM) and not model.training and len(history.losses) == 40
+    assert sum(history.losses[-5:]) / 5 < 0.85 * sum(history.losses[:5]) / 5  # from ln(V) towards the unigram entropy and below
+    assert tok.vocab_size == model.config.vocab_size and "bank" in tok.vocab
+    again, _, history2 = pretrain_tiny_bert(sentences, **kwargs)
+    assert history2.losses == history.losses
+    for a, b in zip(model.parameters(), again.parameters()):
+        assert torch.equal(a, b)
+    clf = BertForSequenceClassification.from_bert(model.bert, num_labels=2)  # the encoder has a pooler
+    ids = tok.batch_encode(sentences[:3])
+    assert clf(ids["input_ids"], attention_mask=ids["attention_mask"])[0].shape == (3, 2)
+    with pytest.raises(ValueError, match="sentences: expected at least one sentence"):
+        pretrain_tiny_bert([], **kwargs)
+
+
+def test_evaluate_classifier(gen):
+    from transformer_course.bert import evaluate_classifier
+    torch.manual_seed(0)
+    clf = BertForSequenceClassification(BertConfig(**{**SMALL, "hidden_dropout_prob": 0.5}), num_labels=3).train()
+    ids, _, mask = _batch(gen, B=3)
+    ids, mask = ids.repeat(5, 1), mask.repeat(5, 1)
+    labels = torch.randint(0, 3, (15,), generator=gen)
+    accuracy, confusion = evaluate_classifier(clf, ids, mask, labels, batch_size=4)
+    assert clf.training  # mode restored
+    with torch.no_grad():
+        preds = clf.eval()(ids, attention_mask=mask)[0].argmax(-1)
+    assert confusion.dtype == torch.long and confusion.shape == (3, 3) and confusion.sum() == 15
+    for t, p in zip(labels.tolist(), preds.tolist()):
+        confusion[t, p] -= 1
+    assert confusion.abs().sum() == 0
+    assert accuracy == pytest.approx((preds == labels).float().mean().item())
+    with pytest.raises(ValueError, match=r"labels: expected shape \(15,\)"):
+        evaluate_classifier(clf, ids, mask, labels[:3])
