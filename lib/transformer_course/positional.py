@@ -26,6 +26,23 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
     return pe.float()
 
 
+def add_positional_encoding(token_embeddings: torch.Tensor, pe: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """``token_embeddings * sqrt(d_model) + pe[start : start + T]`` for ``token_embeddings (B, T, d_model)``.
+
+    ``pe`` is a ``(max_len, d_model)`` table (e.g. ``sinusoidal_encoding``). The
+    scale, from "Attention Is All You Need", lifts embeddings initialised with a
+    small spread to the size of the position vectors (entries in [-1, 1]) so
+    neither drowns the other.
+    """
+    if token_embeddings.dim() != 3 or pe.dim() != 2 or pe.shape[-1] != token_embeddings.shape[-1]:
+        raise ValueError(f"token_embeddings (B, T, d) and pe (max_len, d): got {tuple(token_embeddings.shape)} "
+                         f"and {tuple(pe.shape)}")
+    T, d_model = token_embeddings.shape[1], token_embeddings.shape[2]
+    if start + T > pe.shape[0]:
+        raise ValueError(f"pe: positions up to {start + T} needed, but the table has {pe.shape[0]} rows")
+    return token_embeddings * math.sqrt(d_model) + pe[start : start + T].to(token_embeddings.dtype)
+
+
 def _check_positions(x: torch.Tensor, d_model: int, max_len: int, start: int) -> None:
     if x.dim() != 3 or x.shape[-1] != d_model:
         raise ValueError(f"x: expected shape (B, T, {d_model}), got {tuple(x.shape)}")

@@ -65,3 +65,19 @@ def test_rotary_scores_depend_only_on_offset(gen):
     assert score(5, 2) != pytest.approx(score(5, 4), abs=1e-3)
     # rotation keeps lengths
     torch.testing.assert_close(rope(q.expand(64, 8)).norm(dim=-1), q.norm().expand(64))
+
+
+def test_add_positional_encoding_scales_then_adds():
+    from transformer_course.positional import add_positional_encoding
+    pe = sinusoidal_encoding(10, 4)
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(add_positional_encoding(x, pe), x * 2.0 + pe[:3])
+    torch.testing.assert_close(add_positional_encoding(x, pe, start=5), x * 2.0 + pe[5:8])
+    # the worked example: 'cat' at position 1 without the scale would be e + PE(1); with d = 4 it is 2e + PE(1)
+    cat = torch.tensor([[[0.5, 0.6, 0.7, 0.8]]])
+    torch.testing.assert_close(add_positional_encoding(cat, pe, start=1)[0, 0],
+                               torch.tensor([1.8415, 1.7403, 1.4100, 2.6000]), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="positions up to 11 needed, but the table has 10 rows"):
+        add_positional_encoding(torch.zeros(1, 3, 4), pe, start=8)
+    with pytest.raises(ValueError, match=r"got \(1, 3, 4\) and \(10, 6\)"):
+        add_positional_encoding(torch.zeros(1, 3, 4), sinusoidal_encoding(10, 6))
