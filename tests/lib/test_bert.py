@@ -28,15 +28,6 @@ def _minilm_folder() -> Path | None:
 FOLDER = _minilm_folder()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small tensors on 2 shared cores: thread hand-offs cost more than they save
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pair(dtype=torch.float64):
     """A random HF BertModel and our BertModel holding the same weights."""
     torch.manual_seed(0)

@@ -5,14 +5,6 @@ import torch
 from transformer_course import rnn
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: thread hand-offs cost more than they save (5x slower on 2 shared cores)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 B, T, I, H = 3, 5, 4, 6
 
 
