@@ -7,12 +7,12 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup lab test test-lib test-notebooks release check grade demo bench clean help
+.PHONY: setup lab test test-lib test-notebooks test-browser release check grade demo bench clean help
 
 help:
 	@echo "make setup     create .venv and install everything (idempotent)"
-	@echo "make lab       start JupyterLab on course/ (students)"
-	@echo "make test      run the whole test suite (library, autograder, notebooks)"
+	@echo "make lab       start JupyterLab on course/ (students; instructors: Nbgrader > Formgrader)"
+	@echo "make test      run the whole test suite (library, autograder, notebooks, browser)"
 	@echo "make release   regenerate course/ from solutions/ (instructors)"
 	@echo "make check     prove every assignment: release in sync, full marks, zero for blank"
 	@echo "make grade SUBMISSIONS=path   grade a folder of submissions"
@@ -29,14 +29,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# The server's root is the repository (the formgrader must reach solutions/ and
+# course/ under it); the file browser opens on course/. Root needs --allow-root.
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=course
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ContentsManager.preferred_dir=course $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	$(BIN)/python -m pytest tests solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
 
 test-lib: setup
 	$(BIN)/python -m pytest tests/lib -p no:cacheprovider
+
+# JupyterLab in Debian's Chromium; TC_UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/student_view.png.
+test-browser: setup
+	$(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 test-notebooks: setup
 	$(BIN)/python -m pytest solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider

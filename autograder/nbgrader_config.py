@@ -24,6 +24,11 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.course_id = "transformers"
 # gitignored; PostgreSQL etc. through `python -m autograder grade --db-url`.
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(REPO_ROOT, "gradebook.db")
+# JupyterLab's Assignment List needs an exchange folder that exists. Students get
+# their notebooks from course/, so it stays empty unless an instructor uses
+# nbgrader's own release/collect.
+c.Exchange.root = os.path.join(REPO_ROOT, ".exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 
 # Every notebook runs on the stock Python kernel whatever the student's
