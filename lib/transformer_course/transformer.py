@@ -23,6 +23,10 @@ class _Embed(nn.Module):
     def __init__(self, vocab_size: int, d_model: int, max_len: int, dropout: float):
         super().__init__()
         self.tokens = nn.Embedding(vocab_size, d_model)
+        # std 1/sqrt(d_model), so the scaled embedding has unit variance like the positions (as in the
+        # paper's shared embeddings); nn.Embedding's N(0, 1) would make tokens sqrt(d_model) times louder
+        # than positions, and a small model then learns word order very slowly.
+        nn.init.normal_(self.tokens.weight, std=d_model ** -0.5)
         self.positions = SinusoidalPositionalEncoding(d_model, max_len, dropout)
         self.scale = math.sqrt(d_model)
 

@@ -61,3 +61,10 @@ def test_greedy_decode_is_the_argmax_of_teacher_forcing(gen):
     out = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=2)
     tgt_in = torch.cat([torch.ones(2, 1, dtype=torch.long), out[:, :-1]], dim=1)
     torch.testing.assert_close(model(src, tgt_in).argmax(-1)[out.ne(0).all(1)], out[out.ne(0).all(1)])
+
+
+def test_scaled_token_embeddings_start_as_loud_as_the_positions():
+    model = _model()
+    for embed in (model.encoder.embed, model.decoder.embed):
+        std = (embed.tokens.weight * embed.scale).std().item()
+        assert 0.8 < std < 1.2
