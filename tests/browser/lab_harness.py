@@ -264,6 +264,11 @@ class LabPage:
         self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=180_000)
         self.wait_kernel_idle(timeout=180)
 
+    def open_workspace(self, workspace: str) -> None:
+        """Open JupyterLab in a fresh workspace and wait until nbgrader's menu is there."""
+        self.page.goto(self.server.url(f"/lab/workspaces/{workspace}"), wait_until="domcontentloaded")
+        self.page.locator("#jp-menu-panel").get_by_role("menuitem", name="Nbgrader", exact=True).wait_for(timeout=180_000)
+
     def wait_kernel_idle(self, timeout: float) -> None:
         self.page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).wait_for(timeout=timeout * 1000)
 

@@ -160,8 +160,7 @@ def test_instructor_sees_assignments_in_formgrader(lab, course):
     from playwright.sync_api import expect
     page = lab.page
     with lab.step("open JupyterLab"):
-        page.goto(lab.server.url("/lab/workspaces/formgrader"), wait_until="domcontentloaded")
-        page.locator("#jp-menu-panel").get_by_role("menuitem", name="Nbgrader", exact=True).wait_for(timeout=180_000)
+        lab.open_workspace("formgrader")
 
     with lab.step("Nbgrader > Formgrader lists every assignment"):
         lab.menu("Nbgrader", "Formgrader")
@@ -183,8 +182,7 @@ def test_instructor_sees_assignments_in_formgrader(lab, course):
 def test_student_assignment_list_opens(lab):
     page = lab.page
     with lab.step("open JupyterLab"):
-        page.goto(lab.server.url("/lab/workspaces/assignments"), wait_until="domcontentloaded")
-        page.locator("#jp-menu-panel").get_by_role("menuitem", name="Nbgrader", exact=True).wait_for(timeout=180_000)
+        lab.open_workspace("assignments")
 
     with lab.step("Nbgrader > Assignment List opens without an error"):
         lab.menu("Nbgrader", "Assignment List")
