@@ -16,7 +16,8 @@ import torch.nn as nn
 from transformer_course.masks import causal_mask
 from transformer_course.multihead import MultiHeadAttention
 
-from .common import Section, Target, interleaved, log, median, ratios, spread, time_once
+from .common import (Section, Target, interleaved, log, median, op_table, profile_ops, ratios, spread,
+                     time_once)
 from .proposed_mha import ProposedMultiHeadAttention
 
 BATCH = 4
@@ -72,8 +73,6 @@ def case(d_model: int, n_heads: int, T: int, causal: bool, rounds: int) -> dict:
 
 def profile_top(d_model: int, n_heads: int, T: int, causal: bool, rows: int = 6) -> dict[str, list[list[str]]]:
     """Top ops by self CPU time for the library and for torch's module, a few fwd+bwd steps each."""
-    from torch.profiler import ProfilerActivity, profile
-
     torch.manual_seed(0)
     theirs = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
     ours = MultiHeadAttention.from_torch(theirs)
@@ -83,14 +82,8 @@ def profile_top(d_model: int, n_heads: int, T: int, causal: bool, rows: int = 6)
              "torch": _step(lambda: theirs(x, x, x, need_weights=False, attn_mask=blocked, is_causal=causal)[0])}
     out = {}
     for name, fn in steps.items():
-        fn()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(3):
-                fn()
-        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-        total = sum(e.self_cpu_time_total for e in events) or 1
-        out[name] = [[e.key, str(e.count // 3), f"{e.self_cpu_time_total / 3 / 1000:.2f}",
-                      f"{e.self_cpu_time_total / total:.0%}"] for e in events[:rows]]
+        events, total = profile_ops(fn, repeats=3)
+        out[name] = op_table(events, total, repeats=3, rows=rows)
     return out
 
 

@@ -62,6 +62,27 @@ def ratios(times: dict[str, list[float]], num: str, den: str) -> list[float]:
     return [a / b for a, b in zip(times[num], times[den])]
 
 
+def profile_ops(step: Callable[[], object], repeats: int) -> tuple[list, float]:
+    """Profile `repeats` calls of `step` (after one warm-up call) on the CPU.
+
+    Returns the profiler's per-op averages sorted by self CPU time, and their total.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            step()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    return events, sum(e.self_cpu_time_total for e in events) or 1
+
+
+def op_table(events: list, total: float, repeats: int, rows: int, digits: int = 2) -> list[list[str]]:
+    """Rows of [op, calls per step, self ms per step, share of the total] for the top `rows` ops."""
+    return [[e.key, str(e.count // repeats), f"{e.self_cpu_time_total / repeats / 1000:.{digits}f}",
+             f"{e.self_cpu_time_total / total:.0%}"] for e in events[:rows]]
+
+
 def load_average() -> tuple[float, float, float]:
     try:
         return os.getloadavg()

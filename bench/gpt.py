@@ -22,7 +22,7 @@ import torch
 from transformer_course.gpt import GPT, GPTConfig
 from transformer_course.train import adamw, fit
 
-from .common import Section, Target, interleaved, log, median, ratios, spread
+from .common import Section, Target, interleaved, log, median, op_table, profile_ops, ratios, spread
 from .nanogpt import MiniGPT
 from .proposed_mha import use_proposed
 
@@ -68,22 +68,14 @@ def make_fit(model, batches):
 
 
 def profile_step(step, rows: int = 8) -> list[list[str]]:
-    from torch.profiler import ProfilerActivity, profile
-
-    step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(2):
-            step()
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events) or 1
+    events, total = profile_ops(step, repeats=2)
     share = {"matmul": 0.0, "attention kernel": 0.0, "everything else": 0.0,
              "matmul calls": sum(e.count for e in events if e.key in ("aten::mm", "aten::addmm")) // 2}
     for e in events:
         kind = ("matmul" if e.key in ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul")
                 else "attention kernel" if "scaled_dot_product" in e.key else "everything else")
         share[kind] += e.self_cpu_time_total / total
-    table = [[e.key, str(e.count // 2), f"{e.self_cpu_time_total / 2 / 1000:.1f}", f"{e.self_cpu_time_total / total:.0%}"]
-             for e in events[:rows]]
+    table = op_table(events, total, repeats=2, rows=rows, digits=1)
     return table, share
 
 
