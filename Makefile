@@ -7,12 +7,13 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup lab test test-lib test-notebooks test-browser release check grade demo bench clean help
+.PHONY: setup lab test test-lib test-notebooks test-portable test-exercises test-browser release check grade demo bench clean help
 
 help:
 	@echo "make setup     create .venv and install everything (idempotent)"
 	@echo "make lab       start JupyterLab on course/ (students; instructors: Nbgrader > Formgrader)"
-	@echo "make test      run the whole test suite (library, autograder, notebooks, browser)"
+	@echo "make test      run the whole test suite (library, autograder, exercises, notebooks, browser)"
+	@echo "make test-portable   the notebooks again on AVX2 kernels with 2 threads (CI runs it too)"
 	@echo "make release   regenerate course/ from solutions/ (instructors)"
 	@echo "make check     prove every assignment: release in sync, full marks, zero for blank"
 	@echo "make grade SUBMISSIONS=path   grade a folder of submissions"
@@ -46,6 +47,15 @@ test-browser: setup
 
 test-notebooks: setup
 	$(BIN)/python -m pytest solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+
+# Every solution notebook again with other vectorised kernels and two threads, so
+# other rounding: an output nbval checks strictly must not depend on either.
+test-portable: setup
+	ATEN_CPU_CAPABILITY=avx2 OMP_NUM_THREADS=2 $(BIN)/python -m pytest solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+
+# Right and wrong answers to every exercise against its tests (tests/exercises/).
+test-exercises: setup
+	$(BIN)/python -m pytest tests/exercises -p no:cacheprovider
 
 release: setup
 	$(BIN)/python -m autograder release

@@ -1,8 +1,10 @@
 """python -m bench [BENCHMARK ...] [--quick] [--no-write]: run benchmarks, print tables, write bench/RESULTS.md.
 
-Benchmarks, in the order they run: attention, gpt, ddp, grading, course, learning.
-``course`` executes every solution notebook; ``learning`` then reads the results
-those fresh runs printed (or the committed outputs when ``course`` did not run).
+Benchmarks, in the order they run: attention, gpt, ddp, grading, course, claims.
+``course`` times every solution notebook top to bottom; ``claims`` re-runs every
+notebook over seeds and CPU configurations and reports each experiment's effect
+against the margin its notebook asserts (``--notebooks`` limits it to some
+notebooks, ``--no-run`` only gathers the stored sweeps in bench/claims/).
 ``--quick`` runs tiny versions to check the code, and writes nothing.
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from .common import Section, git_commit, load_average, log, machine
 from .report import print_section, store, write_markdown
 
-BENCHMARKS = ["attention", "gpt", "ddp", "grading", "course", "learning"]
+BENCHMARKS = ["attention", "gpt", "ddp", "grading", "course", "claims"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 1)),
                         help="torch threads for the in-process benchmarks (default 1, or $BENCH_THREADS): "
                              "one thread keeps ratios stable on a shared machine; the ddp benchmark uses all cores")
+    parser.add_argument("--notebooks", nargs="+", default=[], metavar="NN",
+                        help="claims: sweep only these notebooks (a prefix such as 02 is enough)")
+    parser.add_argument("--seeds", type=int, default=None, help="claims: seed runs per CPU configuration (default 5)")
+    parser.add_argument("--jobs", type=int, default=1, help="claims: notebook runs side by side (default 1)")
+    parser.add_argument("--no-run", action="store_true",
+                        help="claims: run nothing, gather the sweeps stored in bench/claims/")
     args = parser.parse_args(argv)
     chosen = [b for b in BENCHMARKS if b in args.benchmarks] or BENCHMARKS
     os.environ.setdefault("TC_DEVICE", "cpu")  # CPU numbers; the GPU part needs a lent GPU (see RESULTS.md)
@@ -38,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     log(f"bench: {', '.join(chosen)} on {info['cpu']} ({info['cores']} cores, torch {info['torch']}), "
         f"load {load_start[0]:.2f}")
-    sections, context = [], {}
+    sections = []
+    context = {"notebooks": args.notebooks, "seeds": args.seeds, "jobs": args.jobs, "no_run": args.no_run}
     for name in chosen:
         module = importlib.import_module(f"bench.{name.replace('-', '_')}")
         load = load_average()

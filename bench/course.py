@@ -3,9 +3,7 @@
 Each ``solutions/NN_name/NN_name.ipynb`` that exists is executed with
 ``jupyter nbconvert --to notebook --execute`` in its own folder, one after the
 other, as a student's Restart-and-Run-All or CI's nbval run would (full
-experiments: ``NBGRADER_EXECUTION`` unset; torch's default threads). The
-executed copies are kept for this run so the ``learning`` benchmark can read
-the results they printed.
+experiments: ``NBGRADER_EXECUTION`` unset; torch's default threads).
 """
 from __future__ import annotations
 

@@ -47,6 +47,7 @@ __all__ = [
     "assert_close",
     "check_function",
     "forbid",
+    "randomize_parameters",
     "ReferenceUsedError",
     "TamperingError",
     "verify_untampered",
@@ -196,36 +197,63 @@ def _sums_to_one_dims(t):
     return dims
 
 
+def _informative(e, atol):
+    """True when `e` has enough distinct, clearly non-zero values to support a diagnosis.
+
+    Any two single numbers differ by a constant factor, so a scale or sign
+    diagnosis needs several elements of different sizes before it means anything.
+    """
+    big = e[e.abs() > 10 * atol + 1e-12].flatten()
+    return big.numel() >= 3 and _len(torch.unique(big.abs())) >= 2
+
+
 def _diagnose(a, e, atol, rtol):
-    """Likely mistakes that explain how `a` differs from `e` (both float64)."""
+    """Likely mistakes that explain how `a` differs from `e` (both float64, same shape unless transposed).
+
+    Each rule fires only on evidence: the whole output matches the expected one
+    after a transpose, a sign flip or one scale factor, or sums to one along
+    another dimension. Anything else gets no guess: a wrong guess sends a
+    student to the wrong line.
+    """
     found = []
-    if a.dim() >= 2 and a.shape == e.transpose(-1, -2).shape and _close(a, e.transpose(-1, -2), atol, rtol):
+    if a.dim() >= 2 and a.shape == e.transpose(-1, -2).shape and _close(a, e.transpose(-1, -2), atol, rtol) \
+            and not _close(a, e, atol, rtol) and _informative(e, atol):
         found.append("it is the transpose of the expected result (last two dimensions swapped): "
                      "check the order of a matmul, or a missing/extra .transpose(-2, -1)")
     if a.shape != e.shape:
         return found
-    if e.abs().max() > 0 and _close(a, -e, atol, rtol):
-        found.append("it has the opposite sign everywhere: a sign flip")
-    else:
-        denom = float((e * e).sum())
-        if denom > 0:
-            factor = float((a * e).sum()) / denom
-            if _abs(factor - 1) > 1e-3 and factor != 0 and _close(a, factor * e, atol * _abs(factor), rtol):
+    finite = _isfinite(e) & _isfinite(a)
+    a_f, e_f = a[finite], e[finite]
+    if _informative(e_f, atol):
+        if _close(a_f, -e_f, atol, rtol):
+            found.append("it has the opposite sign everywhere: a sign flip")
+        else:
+            factor = float((a_f * e_f).sum()) / float((e_f * e_f).sum())
+            if _abs(factor - 1) > 1e-3 and factor != 0 and _close(a_f, factor * e_f, atol * _abs(factor), rtol):
                 # enough digits that a near miss (1.004) does not print as 1.00
-                msg = f"it is the expected result scaled by a constant: off by a factor of {factor:.2f}" if _abs(factor - 1) > 0.05 \
-                    else f"it is the expected result scaled by a constant: off by a factor of {factor:.5f}"
+                digits = 2 if _abs(factor - 1) > 0.05 else 5
+                msg = f"it is the expected result scaled by a constant: off by a factor of {factor:.{digits}f}"
                 root = _sqrt_name(_abs(factor))
                 if root:
-                    msg += f"{root}: a missing or extra 1/sqrt(d_k)?"
+                    msg += f"{root}: a missing or extra square-root scaling (1/sqrt(d_k))?"
                 found.append(msg)
     got, want = _sums_to_one_dims(a), _sums_to_one_dims(e)
     if want and got and not set(got) & set(want):
         found.append(f"it sums to 1 along dim {got[0]} but should along dim {want[0]}: "
                      "softmax over the wrong dimension?")
-    elif want and not got and a.dim() >= 1 and not bool(_isnan(a).any()):
-        found.append(f"the expected result sums to 1 along dim {want[0]} and yours does not: "
-                     "a missing softmax or normalisation?")
+    elif want and not got and a.dim() >= 1 and bool(_isfinite(a).all()) and bool((a >= 0).all()):
+        found.append(f"the expected result sums to 1 along dim {want[0]} and yours, though non-negative, "
+                     "does not: a missing normalisation (or renormalisation)?")
     return found
+
+
+def _same_values(a, e, atol, rtol):
+    """True when `a` holds the values of `e` (as a multiset) in another arrangement."""
+    if a.numel() != e.numel() or a.numel() < 2 or a.is_complex() or e.is_complex():
+        return False
+    a_sorted = torch.sort(a.flatten().to(torch.float64)).values
+    e_sorted = torch.sort(e.flatten().to(torch.float64)).values
+    return bool(_allclose(a_sorted, e_sorted, rtol=rtol, atol=atol, equal_nan=True)) and _informative(e_sorted, atol)
 
 
 def _fail(name, message, hint):
@@ -235,17 +263,42 @@ def _fail(name, message, hint):
     raise _AssertionError(text)
 
 
-def assert_close(actual, expected, name="output", *, atol=1e-5, rtol=1e-4, hint=None):
+def assert_close(actual, expected, name="output", *, atol=1e-5, rtol=1e-4, hint=None, mistakes=None):
     """Check `actual` against `expected` and explain any difference.
 
     Accepts tensors, numpy arrays, numbers and (nested) tuples/lists of them.
-    Checks type, shape, NaN/inf, dtype family, then values.
+    Checks type, shape, NaN/inf, dtype family, then values. `mistakes` maps an
+    explanation to what a known wrong implementation returns on the same input
+    (a value, or a function of no arguments that computes it); when `actual`
+    matches one, the message names that mistake instead of guessing.
     """
     verify_untampered()
-    _assert_close(actual, expected, name, atol, rtol, hint)
+    try:
+        _assert_close(actual, expected, name, atol, rtol, hint)
+    except _AssertionError as error:
+        _name_mistake(error, actual, mistakes, lambda wrong: wrong() if callable(wrong) else wrong,
+                      lambda: _assert_close(actual, expected, name, atol, rtol, hint, diagnose=False),
+                      atol, rtol)
+        raise
 
 
-def _assert_close(actual, expected, name, atol, rtol, hint):
+def _name_mistake(error, actual, mistakes, evaluate, plain, atol, rtol):
+    """Re-raise `error` naming the first of `mistakes` whose output `actual` matches."""
+    for explanation, wrong in (mistakes or {}).items():
+        try:
+            wrong_output = evaluate(wrong)
+        except Exception:  # a mistake that cannot run on this input explains nothing
+            continue
+        if _matches(_detach(actual), _detach(wrong_output), atol, rtol):
+            try:
+                plain()
+                message = str(error)
+            except _AssertionError as undiagnosed:
+                message = str(undiagnosed)
+            raise _AssertionError(f"{message}\nYour output matches a known mistake: {explanation}") from None
+
+
+def _assert_close(actual, expected, name, atol, rtol, hint, diagnose=True):
     want_kind, got_kind = _kind(expected), _kind(actual)
     if want_kind == "tuple":
         if got_kind != "tuple":
@@ -253,7 +306,7 @@ def _assert_close(actual, expected, name, atol, rtol, hint):
         if _len(actual) != _len(expected):
             _fail(name, f"got {_len(actual)} values, wanted {_len(expected)}", hint)
         for i, (a, e) in enumerate(zip(actual, expected)):
-            _assert_close(a, e, f"{name}[{i}]", atol, rtol, hint)
+            _assert_close(a, e, f"{name}[{i}]", atol, rtol, hint, diagnose)
         return
     if want_kind == "number":
         if got_kind not in ("number", "torch.Tensor", "numpy.ndarray") or (
@@ -272,10 +325,17 @@ def _assert_close(actual, expected, name, atol, rtol, hint):
         a = a.reshape(())
     if tuple(a.shape) != tuple(e.shape):
         msg = f"got shape {_fmt_shape(a.shape)}, wanted {_fmt_shape(e.shape)}"
-        if a.dim() >= 2 and tuple(a.shape) == tuple(e.transpose(-1, -2).shape):
-            msg += " (the last two dimensions are swapped: transposed?)"
-        elif a.numel() == e.numel():
-            msg += " (same number of elements: a wrong reshape/view or a missing transpose?)"
+        if diagnose and a.dim() >= 2 and tuple(a.shape) == tuple(e.transpose(-1, -2).shape) \
+                and a.dtype.is_floating_point and _informative(e.to(torch.float64), atol) \
+                and _close(a.to(torch.float64), e.transpose(-1, -2).to(torch.float64), atol, rtol):
+            msg += "\nLikely: it is the transpose of the expected result: a missing or extra .transpose(-2, -1)"
+        elif diagnose and a.dim() >= 2 and tuple(a.shape) == tuple(e.transpose(-1, -2).shape):
+            msg += " (the last two dimensions are swapped)"
+        elif diagnose and [s for s in a.shape if s != 1] == [s for s in e.shape if s != 1]:
+            msg += " (they differ only in dimensions of size 1: a missing or extra keepdim, unsqueeze or squeeze?)"
+        elif diagnose and a.dtype.is_floating_point and _same_values(a, e, atol, rtol):
+            msg += ("\nLikely: it holds the expected values in another arrangement: "
+                    "a wrong reshape/view, or a view without the transpose/permute it needed")
         _fail(name, msg, hint)
     if want_kind != "number" and _family(a.dtype) != _family(e.dtype):
         _fail(name, f"got dtype {a.dtype} ({_family(a.dtype)}), wanted {e.dtype} ({_family(e.dtype)})", hint)
@@ -285,10 +345,20 @@ def _assert_close(actual, expected, name, atol, rtol, hint):
     bad_nan = _isnan(a64) & ~_isnan(e64)
     bad_inf = _isinf(a64) & ~_isinf(e64)
     if bool(bad_nan.any()) or bool(bad_inf.any()):
-        what = "NaN" if bool(bad_nan.any()) else "inf"
+        what = "NaN" if bool(bad_nan.any()) else ("-inf" if bool((a64[bad_inf] < 0).all()) else "inf")
         count = int((bad_nan | bad_inf).sum())
-        _fail(name, f"contains {what} ({count} of {a64.numel()} elements) where the expected result is finite: "
-                    "a division by zero, log(0), exp overflow, or softmax over a fully masked row?", hint)
+        msg = f"contains {what} ({count} of {a64.numel()} elements) where the expected result is finite"
+        if diagnose and not bool((_isnan(e64) | _isinf(e64)).any()):
+            # Only when the expected output has no inf/NaN of its own: where -inf is
+            # legitimate output (filtered logits, masked scores), this would mislead.
+            msg += ": a division by zero, log(0), exp overflow, or softmax over a fully masked row?"
+        _fail(name, msg, hint)
+    missing_inf = _isinf(e64) & ~_isinf(a64) & ~_isnan(a64)
+    if bool(missing_inf.any()):
+        first = tuple(int(i) for i in torch.nonzero(missing_inf)[0]) if a64.dim() else ()
+        _fail(name, f"the expected result is {'-inf' if float(e64[first]) < 0 else 'inf'} at "
+                    f"{int(missing_inf.sum())} of {a64.numel()} elements where yours is finite "
+                    f"(first at index {first}: got {a64[first].item():.6g})", hint)
 
     ok = _isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)
     if bool(ok.all()):
@@ -306,7 +376,7 @@ def _assert_close(actual, expected, name, atol, rtol, hint):
                      f"wanted {e64[first].item():.6g}")
     else:
         lines[0] = f"got {a64.item():.6g}, wanted {e64.item():.6g} (max abs difference {max_diff:.4g})"
-    if not a64.is_complex():
+    if diagnose and not a64.is_complex():
         for d in _diagnose(a64, e64, atol, rtol):
             lines.append("Likely: " + d)
     _fail(name, "\n".join(lines), hint)
@@ -446,7 +516,7 @@ def _tensors(x):
 
 def _matches(actual, expected, atol, rtol):
     try:
-        _assert_close(actual, expected, "output", atol, rtol, None)
+        _assert_close(actual, expected, "output", atol, rtol, None, diagnose=False)
         return True
     except _AssertionError:
         return False
@@ -476,10 +546,9 @@ def check_function(student_fn, reference_fn, make_inputs, *, name, trials=3, see
         try:
             _assert_close(_detach(got), _detach(want), label, atol, rtol, None)
         except _AssertionError as error:
-            for explanation, wrong_fn in (mistakes or {}).items():
-                wrong = _call(wrong_fn, _clone_inputs(inputs, False))
-                if _matches(_detach(got), _detach(wrong), atol, rtol):
-                    raise _AssertionError(f"{error}\nYour output matches a known mistake: {explanation}") from None
+            _name_mistake(error, got, mistakes, lambda wrong_fn: _call(wrong_fn, _clone_inputs(inputs, False)),
+                          lambda: _assert_close(_detach(got), _detach(want), label, atol, rtol, None, diagnose=False),
+                          atol, rtol)
             raise
         if check_grad:
             _compare_grads(got, want, student_in, reference_in, label, generator, atol, rtol)
@@ -517,6 +586,28 @@ def _compare_grads(got, want, student_in, reference_in, label, generator, atol, 
         _assert_close(g, w, f"{label}, gradient w.r.t. input {i}", atol, rtol, None)
 
 
+def randomize_parameters(module, generator, scale=0.5):
+    """Give every parameter of `module` random values drawn from `generator`; returns `module`.
+
+    Fresh modules hide bugs: LayerNorm starts with gain 1 and bias 0, many
+    projections start with zero biases, so a forgotten gain or a bias taken
+    from the wrong slice gives exactly the right output. Weights with two or
+    more dimensions get N(0, 1/fan_in); vectors named ``weight`` (gains) get
+    1 + N(0, scale^2), other vectors (biases) N(0, scale^2).
+    """
+    with torch.no_grad():
+        for pname, param in module.named_parameters():
+            noise = torch.randn(param.shape, generator=generator, dtype=torch.float64)
+            if param.dim() >= 2:
+                value = noise / math.sqrt(param[0].numel())
+            elif pname.rsplit(".", 1)[-1] == "weight":
+                value = 1 + scale * noise
+            else:
+                value = scale * noise
+            param.copy_(value.to(param.dtype))
+    return module
+
+
 # --------------------------------------------------------------------------
 # The autograder's end-of-test-cell seal (see module docstring).
 # --------------------------------------------------------------------------
@@ -532,7 +623,7 @@ def _seal(token):
 _MODULE = sys.modules[__name__]
 _PROTECTED = frozenset(__all__) | {"_seal", "_forbid_cm", "_forbid_impl", "_assert_close", "_ORIGINAL", "_ORIGINAL_CODE", "_OWN", "_OWN_CODE", "_MODULE"}
 _OWN = {name: _MODULE.__dict__[name]
-        for name in __all__ + ["_seal", "_assert_close", "_diagnose", "_forbid_impl", "_forbid_cm"]}
+        for name in __all__ + ["_seal", "_assert_close", "_diagnose", "_name_mistake", "_forbid_impl", "_forbid_cm"]}
 _OWN_CODE = {name: obj.__code__ for name, obj in _OWN.items() if isinstance(obj, types.FunctionType)}
 
 

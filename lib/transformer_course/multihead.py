@@ -69,9 +69,16 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query, key, value, mask=None, need_weights: bool = False, is_causal: bool = False):
         self._check_inputs(query, key, value)
-        q = self.split_heads(self.q_proj(query))
-        k = self.split_heads(self.k_proj(key))
-        v = self.split_heads(self.v_proj(value))
+        if query is key and key is value:
+            # Self-attention: one (3 d_model, d_model) matmul instead of three, each way.
+            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+            bias = None if self.q_proj.bias is None else torch.cat(
+                [self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+            q, k, v = (self.split_heads(t) for t in F.linear(query, weight, bias).chunk(3, dim=-1))
+        else:
+            q = self.split_heads(self.q_proj(query))
+            k = self.split_heads(self.k_proj(key))
+            v = self.split_heads(self.v_proj(value))
         out, weights = self.attend(q, k, v, mask=mask, need_weights=need_weights, is_causal=is_causal)
         return self.out_proj(self.merge_heads(out)), weights
 
@@ -79,6 +86,11 @@ class MultiHeadAttention(nn.Module):
         """Attention on already split heads ``(B, H, T, d_head)``; shared with the GPT's KV cache."""
         B, H, T_q, T_k = q.shape[0], q.shape[1], q.shape[2], k.shape[2]
         check_mask(mask, (B, H, T_q, T_k))
+        if is_causal and mask is None and not need_weights and T_q == T_k:
+            # Square causal attention: the kernel's own causal mask is ours, and it
+            # skips the upper triangle instead of reading an explicit (T, T) mask.
+            dropout_p = self.dropout if self.training else 0.0
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True), None
         if is_causal and not (T_q == 1 and mask is None):
             causal = bottom_right_causal_mask(T_q, T_k, device=q.device)
             mask = causal if mask is None else mask & causal

@@ -29,9 +29,64 @@ def test_equal_values_pass_for_tensors_arrays_numbers_tuples(scores):
     grading.assert_close((scores, 1.0), (scores, 1.0))
 
 
-def test_shape_message_says_got_and_wanted():
+def test_shape_message_says_got_and_wanted(scores):
     msg = failure(torch.zeros(3, 2), torch.zeros(2, 3))
-    assert "got shape (3, 2), wanted (2, 3)" in msg and "transposed" in msg
+    assert "got shape (3, 2), wanted (2, 3)" in msg and "swapped" in msg and "Likely" not in msg
+    assert "Likely: it is the transpose" in failure(scores[0].T.contiguous()[:, :3], scores[0][:3])
+
+
+def test_reshape_diagnosis_needs_the_same_values(scores):
+    rearranged = scores.reshape(4, 2, 4)  # the values, in another arrangement
+    assert "another arrangement" in failure(rearranged, scores)
+    other = torch.randn(4, 2, 4, generator=torch.Generator().manual_seed(5))
+    msg = failure(other, scores)
+    assert "got shape (4, 2, 4), wanted (2, 4, 4)" in msg and "Likely" not in msg and "reshape" not in msg
+    assert "size 1" in failure(scores[None], scores)
+
+
+@pytest.mark.parametrize("got, want", [(2.0, 3.0), (torch.tensor(120.0), torch.tensor(132.0)),
+                                       (torch.tensor([0.25]), torch.tensor([0.5]))])
+def test_no_guess_for_a_single_number(got, want):
+    msg = failure(got, want)
+    assert "Likely" not in msg and "scaled" not in msg
+
+
+def test_no_scale_guess_for_an_unrelated_difference(scores):
+    assert "Likely" not in failure(scores + 0.3, scores)
+    assert "Likely" not in failure(torch.full((2, 4, 4), 2.0), torch.full((2, 4, 4), 1.0))
+
+
+def test_minus_inf_where_it_is_legitimate_output_gets_no_numeric_guess():
+    want = torch.tensor([[0.5, -float("inf"), 0.1, -float("inf")]])
+    too_many = torch.tensor([[0.5, -float("inf"), -float("inf"), -float("inf")]])
+    msg = failure(too_many, want)
+    assert "contains -inf (1 of 4 elements)" in msg and "division" not in msg and "log(0)" not in msg
+    too_few = torch.tensor([[0.5, 0.2, 0.1, -float("inf")]])
+    assert "expected result is -inf at 1 of 4 elements where yours is finite" in failure(too_few, want)
+    assert "log(0)" in failure(torch.tensor([float("nan"), 1.0]), torch.tensor([0.5, 1.0]))
+
+
+def test_renormalisation_diagnosis_only_for_non_negative_output():
+    want = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    assert "normalisation" in failure(torch.tensor([[0.3, 0.3, 0.0], [0.2, 0.3, 0.4]]), want)
+    assert "normalisation" not in failure(torch.tensor([[0.3, -0.3, 0.0], [0.2, 0.3, 0.4]]), want)
+
+
+def test_assert_close_names_a_known_mistake_instead_of_guessing(scores):
+    wrong = scores * 2
+    msg = failure(wrong, scores, mistakes={"the scores were not divided by sqrt(d_k)": wrong,
+                                           "another mistake": lambda: scores + 1})
+    assert "known mistake: the scores were not divided by sqrt(d_k)" in msg and "Likely" not in msg
+    assert "known mistake" not in failure(scores * 3, scores, mistakes={"x": wrong, "broken": lambda: 1 / 0})
+
+
+def test_randomize_parameters_leaves_no_default_values():
+    norm = grading.randomize_parameters(torch.nn.LayerNorm(8), torch.Generator().manual_seed(0))
+    assert not torch.allclose(norm.weight, torch.ones(8)) and not torch.allclose(norm.bias, torch.zeros(8))
+    mha = grading.randomize_parameters(torch.nn.MultiheadAttention(8, 2), torch.Generator().manual_seed(0))
+    assert mha.in_proj_bias.abs().min() > 0 and mha.out_proj.bias.abs().min() > 0
+    again = grading.randomize_parameters(torch.nn.LayerNorm(8), torch.Generator().manual_seed(0))
+    assert torch.equal(norm.weight, again.weight)
 
 
 def test_type_nan_and_dtype_family(scores):
@@ -76,9 +131,10 @@ def test_check_function_passes_and_compares_gradients():
 
 def test_check_function_names_known_mistakes():
     unscaled = lambda q, k, v: F.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
-    with pytest.raises(AssertionError, match="known mistake: forgot to scale"):
+    with pytest.raises(AssertionError, match="known mistake: forgot to scale") as info:
         grading.check_function(unscaled, _reference, _inputs, name="attention",
                                mistakes={"forgot to scale by 1/sqrt(d_k)": unscaled})
+    assert "Likely" not in str(info.value)
 
 
 sdpa_alias = F.scaled_dot_product_attention

@@ -144,3 +144,18 @@ def test_split_and_merge_heads_functions_match_the_methods(gen):
         split_heads(x, 5)
     with pytest.raises(ValueError, match="x"):
         merge_heads(x)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_packed_self_attention_projection_equals_separate_projections(gen, bias):
+    ours, theirs = _pair(bias=bias)
+    with torch.no_grad():  # non-zero biases, so a bias taken from the wrong chunk would show
+        for p in ours.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    x = torch.randn(2, 6, 16, generator=gen, dtype=torch.float64)
+    packed, _ = ours(x, x, x)                      # query is key is value: one packed matmul
+    separate, _ = ours(x, x.clone(), x.clone())    # three projections
+    torch.testing.assert_close(packed, separate)
+    causal_fast, _ = ours(x, x, x, is_causal=True)  # the kernel's own causal mask
+    causal_explicit, _ = ours(x, x, x, mask=causal_mask(6), need_weights=True)
+    torch.testing.assert_close(causal_fast, causal_explicit)
