@@ -243,18 +243,31 @@ def make_copy_task(n: int, length: int, vocab_size: int, seed: int = 0,
     return src, (src.flip(1) if reverse else src.clone())
 
 
-def make_recall_task(n: int, length: int, vocab_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def make_recall_task(n: int, length: int, vocab_size: int, seed: int = 0,
+                     exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(x (n, length), y (n,)): y = x[:, 0], the first token, to be recalled after reading all of x.
 
     Every other position is noise from the same alphabet (ids 4 .. vocab_size-1), so the
     only way to score above chance (1 / (vocab_size - 4)) is to carry the first token
     through ``length - 1`` steps: the gradient must travel that far back, too.
+
+    ``exclude`` (m, length): sequences that must not occur in x, such as the training
+    inputs when drawing a held-out set; a row that repeats one is drawn again.
     """
     _check_vocab(vocab_size)
     if length < 1:
         raise ValueError(f"length: expected >= 1, got {length}")
+    if exclude is not None and (exclude.dim() != 2 or exclude.shape[1] != length):
+        raise ValueError(f"exclude: expected shape (m, {length}), got {tuple(exclude.shape)}")
+    seen = set() if exclude is None else {tuple(row) for row in exclude.tolist()}
+    if len(seen) >= (vocab_size - len(SPECIALS)) ** length:
+        raise ValueError(f"exclude: it holds all {len(seen)} possible sequences of length {length}; none is left")
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(len(SPECIALS), vocab_size, (n, length), generator=g)
+    for i, row in enumerate(x.tolist() if seen else []):
+        while tuple(row) in seen:
+            x[i] = torch.randint(len(SPECIALS), vocab_size, (length,), generator=g)
+            row = x[i].tolist()
     return x, x[:, 0].clone()
 
 

@@ -7,8 +7,9 @@ tests can demand equal outputs and equal gradients:
     cell     weight_ih (G*H, I)   weight_hh (G*H, H)   bias_ih (G*H,)   bias_hh (G*H,)
     gates    RNN: G = 1 | LSTM: G = 4, rows i, f, g, o | GRU: G = 3, rows r, z, n
 
-``torch.nn.RNN/LSTM/GRU`` use cuDNN's fused kernels and are much faster; these
-exist to be read, and to be the reference notebook 01's exercises are checked against.
+Every cell takes ``None`` for a state of zeros, as ``torch.nn``'s cells do.
+``torch.nn.RNN/LSTM/GRU`` use fused kernels (cuDNN on a GPU) and are much faster;
+these exist to be read, and to be the reference notebook 01's exercises are checked against.
 """
 from __future__ import annotations
 
@@ -21,26 +22,32 @@ import torch.nn.functional as F
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
-def _shape_error(name: str, got: torch.Tensor, wanted: tuple) -> ValueError:
-    wanted_text = "(" + ", ".join(str(d) for d in wanted) + (",)" if len(wanted) == 1 else ")")
-    return ValueError(f"{name}: expected shape {wanted_text}, got {tuple(got.shape)}")
-
-
 def _check_shape(name: str, tensor: torch.Tensor, wanted: tuple) -> None:
-    """Raise ValueError unless ``tensor`` matches ``wanted``; str entries ('B', 'T') match any size."""
+    """Raise ValueError unless ``tensor`` has shape ``wanted``; str entries ('B', 'T') match any size.
+
+    The message names the argument, the shape it got and the shape it wanted.
+    """
+    wanted_text = "(" + ", ".join(str(d) for d in wanted) + (",)" if len(wanted) == 1 else ")")
     if not isinstance(tensor, torch.Tensor):
-        raise ValueError(f"{name}: expected a tensor of shape {wanted}, got {type(tensor).__name__}")
+        raise ValueError(f"{name}: expected a tensor of shape {wanted_text}, got {type(tensor).__name__}")
     if tensor.dim() != len(wanted) or any(
         isinstance(w, int) and s != w for s, w in zip(tensor.shape, wanted)
     ):
-        raise _shape_error(name, tensor, wanted)
+        raise ValueError(f"{name}: expected shape {wanted_text}, got {tuple(tensor.shape)}")
+
+
+def _zeros(x: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
+    """The zero state (B, H) for input x (B, I): same dtype and device as x."""
+    return x.new_zeros(x.shape[0], weight_hh.shape[1])
 
 
 # --------------------------------------------------------------------------- the equations
 def rnn_cell_step(x_t: torch.Tensor, h_prev: torch.Tensor, W_x: torch.Tensor,
                   W_h: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """One step of a vanilla (Elman) RNN: ``h_t = tanh(x_t W_x^T + h_prev W_h^T + b)``.
+    """One step of a vanilla (Elman) RNN for a batch of row vectors.
 
+    For one sequence in column vectors the step is ``h_t = tanh(W_x x_t + W_h h_prev + b)``;
+    with a batch stored as rows it becomes ``tanh(x_t W_x^T + h_prev W_h^T + b)``.
     x_t (B, I), h_prev (B, H), W_x (H, I), W_h (H, H), b (H,)  ->  h_t (B, H).
     The same W_x, W_h, b are used at every time step: that sharing is what lets
     one network read sequences of any length.
@@ -56,18 +63,23 @@ def rnn_cell_step(x_t: torch.Tensor, h_prev: torch.Tensor, W_x: torch.Tensor,
 
 
 def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):
-    """Elman cell on tensors: x (B, I), h (B, H) -> h' (B, H)."""
+    """Elman cell on tensors: x (B, I), h (B, H) or None for zeros -> h' (B, H)."""
+    if h is None:
+        h = _zeros(x, weight_hh)
     pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
 def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """LSTM cell on tensors: x (B, I), state (h, c) each (B, H) -> (h', c').
+    """LSTM cell on tensors: x (B, I), state (h, c) each (B, H) or None for zeros -> (h', c').
 
     i, f, o are sigmoid gates in (0, 1); g is the tanh candidate. The cell state
-    is updated additively, c' = f*c + i*g, so when f is near 1 the gradient flows
-    back through time almost unchanged: this is what fights vanishing gradients.
+    is updated additively, c' = f*c + i*g: along c alone, the gradient is
+    multiplied by f at each step, a factor the network sets itself and that
+    never exceeds 1.
     """
+    if state is None:
+        state = (_zeros(x, weight_hh), _zeros(x, weight_hh))
     h, c = state
     gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
     i, f, g, o = gates.chunk(4, dim=1)
@@ -77,12 +89,14 @@ def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 
 def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
-    """GRU cell on tensors: x (B, I), h (B, H) -> h' (B, H).
+    """GRU cell on tensors: x (B, I), h (B, H) or None for zeros -> h' (B, H).
 
     The reset gate r multiplies the *projected* previous state (W_hn h + b_hn),
     not h itself; that is PyTorch's (and cuDNN's) variant, and it is why the two
     biases cannot be merged into one for the n row.
     """
+    if h is None:
+        h = _zeros(x, weight_hh)
     gi = F.linear(x, weight_ih, bias_ih)
     gh = F.linear(h, weight_hh, bias_hh)
     i_r, i_z, i_n = gi.chunk(3, dim=1)
@@ -120,9 +134,6 @@ class _Cell(nn.Module):
     def _check_input(self, x: torch.Tensor) -> None:
         _check_shape("x", x, ("B", self.input_size))
 
-    def _zeros(self, x: torch.Tensor) -> torch.Tensor:
-        return x.new_zeros(x.shape[0], self.hidden_size)
-
     def _check_hidden(self, name: str, h: torch.Tensor, x: torch.Tensor) -> None:
         _check_shape(name, h, (x.shape[0], self.hidden_size))
 
@@ -131,7 +142,7 @@ class _Cell(nn.Module):
 
 
 class RNNCell(_Cell):
-    """Elman cell, same parameters as ``torch.nn.RNNCell``: x (B, I), h (B, H) -> h' (B, H)."""
+    """Elman cell, same parameters as ``torch.nn.RNNCell``: x (B, I), h (B, H) or None -> h' (B, H)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"):
         if nonlinearity not in ("tanh", "relu"):
@@ -141,9 +152,9 @@ class RNNCell(_Cell):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
         self._check_input(x)
-        h = self._zeros(x) if state is None else state
-        self._check_hidden("state", h, x)
-        return rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+        if state is not None:
+            self._check_hidden("state", state, x)
+        return rnn_cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
 
 
 class LSTMCell(_Cell):
@@ -155,24 +166,24 @@ class LSTMCell(_Cell):
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         self._check_input(x)
-        if state is None:
-            state = (self._zeros(x), self._zeros(x))
-        if not isinstance(state, (tuple, list)) or len(state) != 2:
-            raise ValueError("state: expected a pair (h, c) of tensors, each (B, H)")
-        self._check_hidden("state[0] (h)", state[0], x)
-        self._check_hidden("state[1] (c)", state[1], x)
+        if state is not None:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise ValueError(f"state: expected a pair (h, c) of tensors, each (B, {self.hidden_size}), "
+                                 f"or None, got {type(state).__name__}")
+            self._check_hidden("state[0] (h)", state[0], x)
+            self._check_hidden("state[1] (c)", state[1], x)
         return lstm_cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
 class GRUCell(_Cell):
-    """GRU cell, same parameters as ``torch.nn.GRUCell`` (gate rows r, z, n): x (B, I), h (B, H) -> h'."""
+    """GRU cell, same parameters as ``torch.nn.GRUCell`` (gate rows r, z, n): x (B, I), h (B, H) or None -> h'."""
     gates = 3
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
         self._check_input(x)
-        h = self._zeros(x) if state is None else state
-        self._check_hidden("state", h, x)
-        return gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if state is not None:
+            self._check_hidden("state", state, x)
+        return gru_cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
 # --------------------------------------------------------------------------- unrolling
@@ -180,13 +191,14 @@ def _hidden(state: State) -> torch.Tensor:
     return state[0] if isinstance(state, tuple) else state
 
 
-def unroll(cell: nn.Module, x: torch.Tensor, state: State | None = None,
+def unroll(cell, x: torch.Tensor, state: State | None = None,
            reverse: bool = False) -> tuple[torch.Tensor, State]:
-    """Run ``cell`` over every time step of x (B, T, I).
+    """Run ``cell`` (``cell(x_t, state) -> state``, with an ``input_size``) over every time step of x (B, T, I).
 
-    Returns outputs (B, T, H), the hidden state after each step (kept in input
-    order even when ``reverse`` reads right to left), and the final state
-    (h, or (h, c) for an LSTM cell).
+    Returns the hidden state after each step, (B, T, H), kept in input order even
+    when ``reverse`` reads right to left (so ``outputs[:, t]`` is the state after
+    reading x_t), and the final state (h, or (h, c) for an LSTM cell).
+    ``state=None`` starts from zeros.
     """
     _check_shape("x", x, ("B", "T", cell.input_size))
     steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
@@ -197,7 +209,7 @@ def unroll(cell: nn.Module, x: torch.Tensor, state: State | None = None,
     return torch.stack(outputs, dim=1), state
 
 
-def bidirectional(cell_fw: nn.Module, cell_bw: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, State, State]:
+def bidirectional(cell_fw, cell_bw, x: torch.Tensor) -> tuple[torch.Tensor, State, State]:
     """A bidirectional layer from two cells: one reads left to right, the other right to left.
 
     x (B, T, I) -> outputs (B, T, 2H) where ``outputs[:, t]`` is the concatenation
@@ -214,8 +226,18 @@ _STEPS = {"rnn": rnn_cell, "lstm": lstm_cell, "gru": gru_cell}
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
+class _LayerCell:
+    """One layer and direction of an ``RNN``'s parameters, callable as a cell: (x_t, state) -> state."""
+
+    def __init__(self, step, input_size: int, weights: list, **options):
+        self.step, self.input_size, self.weights, self.options = step, input_size, weights, options
+
+    def __call__(self, x: torch.Tensor, state: State | None = None) -> State:
+        return self.step(x, state, *self.weights, **self.options)
+
+
 class RNN(nn.Module):
-    """Multi-layer, optionally bidirectional RNN / LSTM / GRU, unrolled in Python.
+    """Multi-layer, optionally bidirectional RNN / LSTM / GRU: the cells above, unrolled in Python.
 
     Its ``state_dict`` has exactly the keys of ``torch.nn.RNN/LSTM/GRU`` with the
     same arguments (``weight_ih_l0``, ``weight_hh_l0_reverse``, ``bias_ih_l1``, ...),
@@ -240,16 +262,17 @@ class RNN(nn.Module):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         if num_layers < 1:
             raise ValueError(f"num_layers: expected >= 1, got {num_layers}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1], got {dropout}")
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bidirectional, self.batch_first = num_layers, bidirectional, batch_first
         self.dropout, self.bias, self.nonlinearity = dropout, bias, nonlinearity
         self.num_directions = 2 if bidirectional else 1
         G = _GATES[mode] * hidden_size
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in self._suffixes():
                 name = f"l{layer}{suffix}"
-                setattr(self, f"weight_ih_{name}", nn.Parameter(torch.empty(G, layer_input)))
+                setattr(self, f"weight_ih_{name}", nn.Parameter(torch.empty(G, self._layer_input(layer))))
                 setattr(self, f"weight_hh_{name}", nn.Parameter(torch.empty(G, hidden_size)))
                 if bias:
                     setattr(self, f"bias_ih_{name}", nn.Parameter(torch.empty(G)))
@@ -259,64 +282,57 @@ class RNN(nn.Module):
     def _suffixes(self) -> list[str]:
         return ["", "_reverse"][: self.num_directions]
 
+    def _layer_input(self, layer: int) -> int:
+        return self.input_size if layer == 0 else self.hidden_size * self.num_directions
+
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _weights(self, layer: int, suffix: str) -> list[torch.Tensor | None]:
+    def _cell(self, layer: int, suffix: str) -> _LayerCell:
         name = f"l{layer}{suffix}"
-        return [getattr(self, f"{kind}_{name}", None) for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        weights = [getattr(self, f"{kind}_{name}", None) for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        options = {"nonlinearity": self.nonlinearity} if self.mode == "rnn" else {}
+        return _LayerCell(_STEPS[self.mode], self._layer_input(layer), weights, **options)
 
-    def _step(self, x, state, weights):
-        if self.mode == "rnn":
-            return rnn_cell(x, state, *weights, nonlinearity=self.nonlinearity)
-        return _STEPS[self.mode](x, state, *weights)
-
-    def _check_state(self, state, B: int, like: torch.Tensor):
-        want = (self.num_layers * self.num_directions, B, self.hidden_size)
+    def _initial_states(self, state, B: int) -> list:
+        """One initial state per (layer, direction) row, None where the whole state is None."""
+        rows = self.num_layers * self.num_directions
+        want = (rows, B, self.hidden_size)
         if state is None:
-            zeros = like.new_zeros(want)
-            return (zeros, zeros.clone()) if self.mode == "lstm" else zeros
+            return [None] * rows
         if self.mode == "lstm":
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise ValueError(f"state: expected a pair (h0, c0), each of shape {want}")
+                raise ValueError(f"state: expected a pair (h0, c0), each of shape {want}, "
+                                 f"got {type(state).__name__}")
             _check_shape("state[0] (h0)", state[0], want)
             _check_shape("state[1] (c0)", state[1], want)
-            return tuple(state)
+            return [(state[0][row], state[1][row]) for row in range(rows)]
         _check_shape("state", state, want)
-        return state
+        return list(state.unbind(0))
 
     def forward(self, x: torch.Tensor, state: State | None = None):
         _check_shape("x", x, ("B", "T", self.input_size) if self.batch_first else ("T", "B", self.input_size))
         if not self.batch_first:
             x = x.transpose(0, 1)
-        state = self._check_state(state, x.shape[0], x)
-        is_lstm = self.mode == "lstm"
-        finals_h, finals_c = [], []
+        initial = self._initial_states(state, x.shape[0])
+        finals = []
         layer_input = x
         for layer in range(self.num_layers):
             outputs = []
             for direction, suffix in enumerate(self._suffixes()):
                 row = layer * self.num_directions + direction
-                s = (state[0][row], state[1][row]) if is_lstm else state[row]
-                weights = self._weights(layer, suffix)
-                T = layer_input.shape[1]
-                steps = range(T - 1, -1, -1) if direction == 1 else range(T)
-                hs = [None] * T
-                for t in steps:
-                    s = self._step(layer_input[:, t], s, weights)
-                    hs[t] = s[0] if is_lstm else s
-                outputs.append(torch.stack(hs, dim=1))
-                finals_h.append(s[0] if is_lstm else s)
-                if is_lstm:
-                    finals_c.append(s[1])
+                out, final = unroll(self._cell(layer, suffix), layer_input, initial[row], reverse=direction == 1)
+                outputs.append(out)
+                finals.append(final)
             layer_input = torch.cat(outputs, dim=-1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         output = layer_input if self.batch_first else layer_input.transpose(0, 1)
-        h_n = torch.stack(finals_h)
-        return (output, (h_n, torch.stack(finals_c))) if is_lstm else (output, h_n)
+        if self.mode == "lstm":
+            return output, (torch.stack([h for h, _ in finals]), torch.stack([c for _, c in finals]))
+        return output, torch.stack(finals)
 
     def extra_repr(self) -> str:
         return (f"{self.mode!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

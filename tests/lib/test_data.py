@@ -136,6 +136,21 @@ def test_copy_and_recall_tasks():
     assert torch.equal(state, torch.random.get_rng_state()), "generators must not touch the global RNG"
 
 
+def test_recall_held_out_set_excludes_the_training_sequences():
+    train, _ = data.make_recall_task(40, 3, 7, seed=0)             # 27 possible sequences, most of them drawn
+    train_rows = {tuple(r) for r in train.tolist()}
+    assert 10 < len(train_rows) < 27
+    held_out, y = data.make_recall_task(50, 3, 7, seed=1, exclude=train)
+    assert not {tuple(r) for r in held_out.tolist()} & train_rows
+    assert torch.equal(y, held_out[:, 0]) and held_out.shape == (50, 3)
+    assert torch.equal(data.make_recall_task(50, 3, 7, seed=1, exclude=train)[0], held_out)
+    with pytest.raises(ValueError, match=r"exclude: expected shape \(m, 3\), got \(300, 4\)"):
+        data.make_recall_task(5, 3, 7, exclude=torch.zeros(300, 4, dtype=torch.long))
+    every = torch.cartesian_prod(*[torch.arange(4, 7)] * 2)
+    with pytest.raises(ValueError, match="none is left"):
+        data.make_recall_task(5, 2, 7, exclude=every)
+
+
 def test_sentiment_is_deterministic_balanced_and_has_negation():
     examples = data.make_sentiment(1000, seed=0)
     assert examples == data.make_sentiment(1000, seed=0)

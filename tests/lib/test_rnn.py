@@ -197,3 +197,50 @@ def test_unroll_final_state_is_last_output():
     out_rev, h_rev = rnn.unroll(cell, x, reverse=True)
     torch.testing.assert_close(out_rev[:, 0], h_rev)
     torch.testing.assert_close(out_rev[:, -1], cell(x[:, -1]))
+
+
+@pytest.mark.parametrize("step, gates", [(rnn.rnn_cell, 1), (rnn.lstm_cell, 4), (rnn.gru_cell, 3)])
+def test_functional_cells_take_none_for_zeros(step, gates):
+    x = _rand(1, I)
+    weights = [_rand(gates * H, I), _rand(gates * H, H), _rand(gates * H), _rand(gates * H)]
+    zeros = torch.zeros(1, H, dtype=torch.float64)
+    explicit = step(x, (zeros, zeros) if step is rnn.lstm_cell else zeros, *weights)
+    for a, b in zip(_flatten(step(x, None, *weights)), _flatten(explicit)):
+        assert a.dtype == torch.float64 and a.shape == (1, H)
+        torch.testing.assert_close(a, b)
+
+
+def test_stack_is_its_cells_unrolled():
+    torch.manual_seed(5)
+    model = rnn.RNN("lstm", I, H, bidirectional=True).double()
+    fw, bw = rnn.LSTMCell(I, H).double(), rnn.LSTMCell(I, H).double()
+    for suffix, cell in (("_l0", fw), ("_l0_reverse", bw)):
+        cell.load_state_dict({name: getattr(model, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+    x = _rand(B, T, I)
+    out, (h_n, c_n) = model(x)
+    expected, (h_fw, c_fw), (h_bw, c_bw) = rnn.bidirectional(fw, bw, x)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
+    torch.testing.assert_close(h_n, torch.stack([h_fw, h_bw]), atol=1e-12, rtol=0)
+    torch.testing.assert_close(c_n, torch.stack([c_fw, c_bw]), atol=1e-12, rtol=0)
+
+
+def test_stack_without_bias_matches_torch():
+    torch.manual_seed(6)
+    ours = rnn.RNN("gru", I, H, num_layers=2, bias=False).double()
+    theirs = torch.nn.GRU(I, H, num_layers=2, bias=False, batch_first=True).double()
+    theirs.load_state_dict(ours.state_dict())
+    x = _rand(B, T, I)
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-6, rtol=0)
+
+
+def test_wrong_arguments_name_what_they_got():
+    with pytest.raises(ValueError, match=r"x_t: expected a tensor of shape \(B, I\), got list"):
+        rnn.rnn_cell_step([[1.0] * I], _rand(1, H), _rand(H, I), _rand(H, H), _rand(H))
+    with pytest.raises(ValueError, match=r"state: expected a pair \(h, c\) of tensors, each \(B, 6\), or None, got Tensor"):
+        rnn.LSTMCell(I, H)(torch.randn(B, I), torch.randn(B, H))
+    with pytest.raises(ValueError, match=r"state: expected a pair \(h0, c0\), each of shape \(1, 3, 6\), got Tensor"):
+        rnn.RNN("lstm", I, H)(torch.randn(B, T, I), torch.randn(1, B, H))
+    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\], got 1.5"):
+        rnn.RNN("gru", I, H, dropout=1.5)
+    with pytest.raises(ValueError, match=r"num_layers: expected >= 1, got 0"):
+        rnn.RNN("gru", I, H, num_layers=0)
