@@ -316,7 +316,7 @@ class SelfAttentionSwapped(nn.Module):
         return tc.attention.scaled_dot_product_attention(self.W_k(x), self.W_q(x), self.W_v(x), mask)
 
 
-@mutant("self_attention", bug="mask not passed on", cause="not passed on", names="not passed on")
+@mutant("self_attention", bug="mask not passed on", cause="mask is not passed on", names="mask is not passed on")
 class SelfAttentionNoMask(nn.Module):
     def __init__(self, d_model, d_head=None, bias=False):
         super().__init__()
@@ -329,14 +329,15 @@ class SelfAttentionNoMask(nn.Module):
         return tc.attention.scaled_dot_product_attention(self.W_q(x), self.W_k(x), self.W_v(x))
 
 
-@mutant("self_attention", bug="bias argument ignored", cause="bias argument is ignored", names="bias argument is ignored")
-class SelfAttentionNoBias(nn.Module):
+@mutant("self_attention", bug="bias argument not passed on (nn.Linear's default bias=True)",
+        cause="bias argument is not passed on", names="bias argument is not passed on")
+class SelfAttentionBiasNotPassed(nn.Module):
     def __init__(self, d_model, d_head=None, bias=False):
         super().__init__()
         d_head = d_head or d_model
-        self.W_q = nn.Linear(d_model, d_head, bias=False)
-        self.W_k = nn.Linear(d_model, d_head, bias=False)
-        self.W_v = nn.Linear(d_model, d_head, bias=False)
+        self.W_q = nn.Linear(d_model, d_head)
+        self.W_k = nn.Linear(d_model, d_head)
+        self.W_v = nn.Linear(d_model, d_head)
 
     def forward(self, x, mask=None):
         return tc.attention.scaled_dot_product_attention(self.W_q(x), self.W_k(x), self.W_v(x), mask)

@@ -97,7 +97,7 @@ class _SelfAttention(nn.Module):
     def __init__(self, d_model, d_head=None, bias=False):
         super().__init__()
         d_head = d_head or d_model
-        bias = bias and not self.ignore_bias
+        bias = True if self.ignore_bias else bias  # nn.Linear's default
         self.W_q = nn.Linear(d_model, d_head, bias=bias)
         self.W_k = nn.Linear(d_model, d_head, bias=bias)
         self.W_v = nn.Linear(d_model, d_head, bias=bias)
@@ -143,5 +143,6 @@ SELF_ATTENTION = {
     "queries and keys are swapped (the query comes from W_q, the key from W_k): the weights are transposed":
         QueriesAndKeysSwapped,
     "the mask is not passed on to the attention": MaskIgnored,
-    "the bias argument is ignored: nn.Linear(..., bias=bias)": BiasIgnored,
+    "the bias argument is not passed on, so every nn.Linear has its default bias=True: "
+    "nn.Linear(..., bias=bias)": BiasIgnored,
 }
