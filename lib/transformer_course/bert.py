@@ -3,8 +3,10 @@
 The encoder layer is ``blocks.EncoderLayer`` (GELU, eps 1e-12), the very layer
 of the "Attention is all you need" encoder; BERT adds learned position and
 segment embeddings, a ``[CLS]`` pooler, and two heads: masked-LM and
-sequence classification. Parameter layout matches Hugging Face's ``BertModel``
-one to one, so ``load_pretrained_bert(folder)`` reads a real checkpoint.
+sequence classification. Every parameter of ``BertModel`` has exactly one
+counterpart of the same shape in Hugging Face's ``BertModel``, under another
+name (``_hf_names`` is the map), so ``load_pretrained_bert(folder)`` reads a
+real checkpoint.
 """
 from __future__ import annotations
 
@@ -389,7 +391,8 @@ def load_pretrained_bert(folder: str | Path, device: torch.device | str | None =
 
 # --- a tiny BERT, pretrained in seconds -----------------------------------------------------------
 
-def pretrain_tiny_bert(sentences, *, vocab_size: int = 400, hidden_size: int = 64, num_hidden_layers: int = 2,
+def pretrain_tiny_bert(sentences, *, tokenizer: WordPieceTokenizer | None = None, vocab_size: int = 400,
+                       hidden_size: int = 64, num_hidden_layers: int = 2,
                        num_attention_heads: int = 4, intermediate_size: int = 128, max_length: int = 32,
                        steps: int = 300, batch_size: int = 64, lr: float = 3e-3, warmup_steps: int = 30,
                        mlm_probability: float = 0.15, seed: int = 0, device=None, progress: bool = True,
@@ -397,8 +400,9 @@ def pretrain_tiny_bert(sentences, *, vocab_size: int = 400, hidden_size: int = 6
     """Train a WordPiece vocabulary and a small ``BertForMaskedLM`` on ``sentences`` with masked LM.
 
     The recipe of notebook 08, as one call, so that any notebook can get "a tiny
-    pretrained BERT" without files: ``WordPieceTokenizer.train(sentences, vocab_size)``,
-    then ``steps`` AdamW steps (``train.fit``: warmup + cosine, clipping at 1) on random
+    pretrained BERT" without files: ``WordPieceTokenizer.train(sentences, vocab_size)``
+    (or the given ``tokenizer``, whose special tokens may sit anywhere in its
+    vocabulary), then ``steps`` AdamW steps (``train.fit``: warmup + cosine, clipping at 1) on random
     batches of ``batch_size`` sentences (at most ``max_length`` tokens), masked with
     ``mask_tokens`` (15 %; 80/10/10). No dropout. The encoder ``model.bert`` gets a
     freshly initialised pooler (BERT trains it with next-sentence prediction, which we
@@ -412,7 +416,10 @@ def pretrain_tiny_bert(sentences, *, vocab_size: int = 400, hidden_size: int = 6
     sentences = list(sentences)
     if not sentences:
         raise ValueError("sentences: expected at least one sentence, got none")
-    tokenizer = WordPieceTokenizer.train(sentences, vocab_size=vocab_size)
+    if tokenizer is None:
+        tokenizer = WordPieceTokenizer.train(sentences, vocab_size=vocab_size)
+    elif not isinstance(tokenizer, WordPieceTokenizer):
+        raise ValueError(f"tokenizer: expected a WordPieceTokenizer or None, got {type(tokenizer).__name__}")
     enc = tokenizer.batch_encode(sentences, max_length=max_length)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size,
                         num_hidden_layers=num_hidden_layers, num_attention_heads=num_attention_heads,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import itertools
 import random
 import re
 import sysconfig
@@ -422,20 +423,21 @@ _MLM_SLOTS = {
     "place": ["the park", "the school", "the market", "the library", "the station", "the garden"],
     "time": ["in the morning", "after lunch", "every day", "on sunday", "at night", "last week"],
     "weather": ["sunny", "cold", "rainy", "windy", "warm", "cloudy"],
+    "thing": ["a house", "a car", "a farm", "a shop", "a boat", "a truck"],
 }
 _MLM_TEMPLATES = [
     # "bank": river sense
     "{person} sat on the bank of the river {time}.",
-    "{animal} drank water from the river bank.",
-    "the river flooded its bank after the rain.",
-    "{person} walked along the bank and watched the water.",
-    "we had a picnic on the grassy bank of the river.",
+    "{animal} drank water from the river bank {time}.",
+    "the river flooded its bank {time}, so {person} stayed away.",
+    "{person} walked along the bank and watched the water {time}.",
+    "{person} had a picnic on the grassy bank of the river {time}.",
     # "bank": money sense
     "{person} put money in the bank {time}.",
-    "the bank gave {person} a loan to buy a house.",
-    "{person} works at the bank in the city.",
-    "the bank was closed, so {person} could not get cash.",
-    "{person} opened an account at the bank.",
+    "the bank gave {person} a loan to buy {thing}.",
+    "{person} works at the bank near {place}.",
+    "the bank was closed {time}, so {person} could not get cash.",
+    "{person} opened an account at the bank {time}.",
     # everyday sentences
     "{person} went to {place} {time}.",
     "{person} ate {food} {time}.",
@@ -448,19 +450,61 @@ _MLM_TEMPLATES = [
     "the weather was {weather} and {animal} was hungry.",
     "{person} met {person2} at {place} {time}.",
 ]
+MLM_SPLITS = ("train", "test")
+MLM_TEST_FRACTION = 0.2  # of each template's fillings, held out for evaluation
 
 
-def make_mlm_sentences(n: int, seed: int = 0) -> list[str]:
+def _mlm_fillings(template: str) -> list[dict[str, str]]:
+    """Every way to fill `template`'s slots (``person2`` is another person than ``person``)."""
+    slots = [s for s in (*_MLM_SLOTS, "person2") if "{" + s + "}" in template]
+    choices = [_MLM_SLOTS["person" if s == "person2" else s] for s in slots]
+    fillings = [dict(zip(slots, words)) for words in itertools.product(*choices)]
+    return [f for f in fillings if "person2" not in f or f["person2"] != f["person"]]
+
+
+@lru_cache(maxsize=None)
+def _mlm_pools() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Per split, per template, its sentences. Fixed (no seed): the held-out split is part of the data set,
+    so every training seed is evaluated on the same unseen sentences."""
+    pools: dict[str, list[tuple[str, ...]]] = {split: [] for split in MLM_SPLITS}
+    for index, template in enumerate(_MLM_TEMPLATES):
+        sentences = [template.format(**filling) for filling in _mlm_fillings(template)]
+        random.Random(1_000 + index).shuffle(sentences)
+        n_test = max(1, round(MLM_TEST_FRACTION * len(sentences)))
+        pools["test"].append(tuple(sorted(sentences[:n_test])))
+        pools["train"].append(tuple(sorted(sentences[n_test:])))
+    return {split: tuple(per_template) for split, per_template in pools.items()}
+
+
+def make_mlm_sentences(n: int, seed: int = 0, split: str = "train", unique: bool = False) -> list[str]:
     """``n`` simple lowercase English sentences from templates, for tiny masked-LM pretraining.
+
+    Each sentence is a template ("{person} ate {food} {time}.") filled with words
+    from small lists. The fillings of every template are split once and for all:
+    ``split="train"`` draws from 80 % of them, ``split="test"`` from the other 20 %,
+    so no test sentence ever occurs in a training set, whatever the seeds, while
+    every word and every template of the test split is also seen in training: the
+    test measures whether a model generalises to new combinations of known words.
+    A draw picks a template, then one of its sentences; with ``unique=False`` draws
+    repeat (as in a corpus), with ``unique=True`` every sentence is new (for an
+    evaluation set; a template whose sentences are used up is skipped).
 
     Includes "bank" in river contexts and in money contexts (about a quarter of the
     sentences each), so a model can learn that a word's meaning depends on its neighbours.
     """
+    if split not in MLM_SPLITS:
+        raise ValueError(f"split: expected one of {MLM_SPLITS}, got {split!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n: expected a non-negative int, got {n!r}")
     rng = random.Random(seed)
+    pool = _mlm_pools()[split]
+    if not unique:
+        return [rng.choice(pool[rng.randrange(len(pool))]) for _ in range(n)]
+    if n > sum(map(len, pool)):
+        raise ValueError(f"n: the {split!r} split has {sum(map(len, pool))} distinct sentences, "
+                         f"got n = {n} with unique=True")
+    left = [rng.sample(sentences, len(sentences)) for sentences in pool]
     sentences = []
-    for _ in range(n):
-        template = rng.choice(_MLM_TEMPLATES)
-        fill = {slot: rng.choice(words) for slot, words in _MLM_SLOTS.items()}
-        fill["person2"] = rng.choice([p for p in _MLM_SLOTS["person"] if p != fill["person"]])
-        sentences.append(template.format(**fill))
+    while len(sentences) < n:
+        sentences.append(rng.choice([s for s in left if s]).pop())
     return sentences

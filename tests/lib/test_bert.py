@@ -5,8 +5,10 @@ import json
 import pytest
 import torch
 
-from transformer_course.bert import (BertConfig, packaged_minilm_folder, BertForMaskedLM, BertForSequenceClassification, BertModel,
+from transformer_course.bert import (IGNORE_INDEX, BertConfig, packaged_minilm_folder, BertForMaskedLM, BertForSequenceClassification, BertModel,
                                      bert_state_dict_from_hf, load_pretrained_bert, mask_tokens, mlm_loss)
+from transformer_course.grading import randomize_parameters
+from transformer_course.tokenizers import WordPieceTokenizer
 
 transformers = pytest.importorskip("transformers", reason="transformers is the reference BERT")
 
@@ -18,29 +20,37 @@ SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_h
 FOLDER = packaged_minilm_folder()
 
 
-def _pair(dtype=torch.float64):
-    """A random HF BertModel and our BertModel holding the same weights."""
+def _pair(dtype=torch.float64, **overrides):
+    """A HF BertModel and our BertModel holding the same weights.
+
+    Every parameter is random (grading.randomize_parameters): fresh modules have
+    unit LayerNorm gains and zero biases, which would hide a gain or a bias
+    that is ignored or read from the wrong tensor."""
     torch.manual_seed(0)
-    theirs = transformers.BertModel(transformers.BertConfig(**SMALL)).to(dtype).eval()
-    config = BertConfig(**SMALL)
+    theirs = transformers.BertModel(transformers.BertConfig(**{**SMALL, **overrides})).to(dtype).eval()
+    randomize_parameters(theirs, torch.Generator().manual_seed(0))
+    config = BertConfig(**{**SMALL, **overrides})
     ours = BertModel(config).to(dtype).eval()
     ours.load_state_dict(bert_state_dict_from_hf(theirs.state_dict(), config))
     return ours, theirs
 
 
-def _batch(gen, B=3, T=12, pad_from=(12, 7, 4)):
-    ids = torch.randint(1, SMALL["vocab_size"], (B, T), generator=gen)
+def _batch(gen, B=3, T=12, pad_from=(12, 7, 4), pad_id=0):
+    ids = torch.randint(0, SMALL["vocab_size"], (B, T), generator=gen)
+    ids = torch.where(ids == pad_id, ids + 1, ids)  # padding only where the mask says so
     mask = torch.zeros(B, T, dtype=torch.long)
     for b, n in enumerate(pad_from):
         mask[b, :n] = 1
-    ids = ids.masked_fill(mask == 0, 0)
+    ids = ids.masked_fill(mask == 0, pad_id)
     types = (torch.arange(T) >= T // 2).long().expand(B, T).clone()
     return ids, types, mask
 
 
-def test_same_outputs_and_gradients_as_hf(gen):
-    ours, theirs = _pair()
-    ids, types, mask = _batch(gen)
+@pytest.mark.parametrize("pad_id", [0, 5])
+def test_same_outputs_and_gradients_as_hf(gen, pad_id):
+    ours, theirs = _pair(pad_token_id=pad_id)
+    assert ours.embeddings.word_embeddings.padding_idx == pad_id
+    ids, types, mask = _batch(gen, pad_id=pad_id)
     seq, pooled = ours(ids, types, mask)
     ref = theirs(input_ids=ids, token_type_ids=types, attention_mask=mask)
     torch.testing.assert_close(seq, ref.last_hidden_state, atol=1e-10, rtol=0)
@@ -134,6 +144,46 @@ def test_mlm_loss_ignores_unmasked_positions(gen):
     assert nothing.item() == 0.0 and nothing.requires_grad  # no NaN when nothing is masked
 
 
+def test_mlm_loss_on_masked_positions_only_with_peaked_logits(gen):
+    """Confident logits: right at the graded positions, and peaked on another class elsewhere.
+
+    With near-uniform logits every position costs about ln V, so a loss that also
+    counts the ignored positions (or treats -100 as class 0) lands close to the right
+    one; here it cannot."""
+    B, T, V = 3, 7, 11
+    labels = torch.full((B, T), IGNORE_INDEX)
+    labels[0, 1], labels[0, 5], labels[1, 2], labels[2, 6] = 4, 9, 1, 7
+    graded = labels != IGNORE_INDEX
+    logits = torch.randn(B, T, V, generator=gen)
+    logits[..., V - 1] += 8.0  # confident elsewhere too, on a class no label (nor -100 read as 0) names
+    rows, cols = graded.nonzero(as_tuple=True)
+    logits[rows, cols, labels[graded]] += 12.0  # the graded positions are confidently right
+    logits.requires_grad_()
+    loss = mlm_loss(logits, labels)
+    want = torch.nn.functional.cross_entropy(logits[graded], labels[graded])
+    torch.testing.assert_close(loss, want)
+    assert loss.item() < 0.05
+    every_position = torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.clamp(min=0).flatten())
+    assert every_position.item() > 10 * loss.item() + 1.0
+    loss.backward()
+    assert logits.grad[~graded].abs().max() == 0  # ignored positions get no gradient at all
+    assert logits.grad[graded].abs().sum() > 0
+
+
+def test_ignore_index_is_minus_100_everywhere(gen):
+    """One ignored-label value, torch's and Hugging Face's default: mask_tokens writes it, mlm_loss skips it."""
+    assert IGNORE_INDEX == -100
+    ids = torch.randint(5, 50, (4, 9), generator=gen)
+    _, labels = mask_tokens(ids, 50, 4, [0, 1, 2, 3, 4], mlm_probability=0.5, generator=gen)
+    assert set(labels[labels < 0].unique().tolist()) == {-100}
+    logits = torch.randn(4, 9, 50, generator=gen)
+    torch.testing.assert_close(mlm_loss(logits, labels),
+                               torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten()))
+    minus_one = labels.masked_fill(labels == -100, -1)  # another convention (GPT's targets) is not ignored here
+    with pytest.raises(IndexError):
+        mlm_loss(logits, minus_one)
+
+
 def test_tiny_mlm_learns_to_fill_in(gen):
     """Overfit one batch: the loss on masked positions falls a lot in 40 steps."""
     torch.manual_seed(0)
@@ -151,30 +201,74 @@ def test_tiny_mlm_learns_to_fill_in(gen):
     assert loss.item() < 0.3 * first
 
 
-def test_mask_tokens_statistics_and_determinism():
-    vocab, mask_id, special = 1000, 4, [0, 1, 2, 3, 4]
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, vocab, (64, 128), generator=g)
-    ids[:, 0], ids[:, 100:] = 2, 0  # [CLS] first, padding at the end
-    masked, labels = mask_tokens(ids, vocab, mask_id, special, generator=torch.Generator().manual_seed(1))
-    again = mask_tokens(ids, vocab, mask_id, special, generator=torch.Generator().manual_seed(1))
+# Specials first with padding 0 (the tiny vocabularies of notebook 08), BERT's real layout
+# (padding 0, the others at 100-103) and specials scattered with a non-zero padding id.
+VOCABULARIES = {
+    "specials first": dict(vocab=1000, pad=0, cls=2, mask=4, special=[0, 1, 2, 3, 4]),
+    "bert-base layout": dict(vocab=1000, pad=0, cls=101, mask=103, special=[0, 100, 101, 102, 103]),
+    "scattered, pad 37": dict(vocab=60, pad=37, cls=12, mask=20, special=[37, 3, 12, 13, 20]),
+}
+
+
+def _padded_batch(v, B=64, T=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    allowed = torch.tensor([i for i in range(v["vocab"]) if i not in v["special"]])
+    ids = allowed[torch.randint(len(allowed), (B, T), generator=g)]
+    ids[:, 0] = v["cls"]
+    lengths = torch.randint(T // 2, T + 1, (B,), generator=g)
+    ids[torch.arange(T)[None, :] >= lengths[:, None]] = v["pad"]
+    return ids
+
+
+@pytest.mark.parametrize("layout", sorted(VOCABULARIES))
+@pytest.mark.parametrize("p", [0.15, 0.4])
+def test_mask_tokens_statistics_and_determinism(layout, p):
+    """The rule by statistics on a fixed generator: p of the real tokens, 80/10/10, specials never."""
+    v = VOCABULARIES[layout]
+    ids = _padded_batch(v)
+    original = ids.clone()
+    masked, labels = mask_tokens(ids, v["vocab"], v["mask"], v["special"], mlm_probability=p,
+                                 generator=torch.Generator().manual_seed(1))
+    assert torch.equal(ids, original)  # not in place
+    again = mask_tokens(ids, v["vocab"], v["mask"], v["special"], mlm_probability=p,
+                        generator=torch.Generator().manual_seed(1))
     assert torch.equal(masked, again[0]) and torch.equal(labels, again[1])
-    selected = labels != -100
-    assert not selected[:, 0].any() and not selected[:, 100:].any()  # specials and padding never chosen
-    assert torch.equal(labels[selected], ids[selected])
+    special = torch.isin(ids, torch.tensor(v["special"]))
+    selected = labels != IGNORE_INDEX
+    assert not selected[special].any()  # [CLS] and padding (whatever its id) never chosen
+    assert torch.equal(labels[selected], ids[selected]) and (labels[~selected] == IGNORE_INDEX).all()
     assert torch.equal(masked[~selected], ids[~selected])  # unselected tokens untouched
-    n_real = 64 * 99
-    assert abs(selected.sum().item() / n_real - 0.15) < 0.015
-    to_mask = (masked == mask_id) & selected
+    n_real, n = int((~special).sum()), int(selected.sum())
+    assert abs(n / n_real - p) < 5 * (p * (1 - p) / n_real) ** 0.5
+    to_mask = (masked == v["mask"]) & selected
     kept = (masked == ids) & selected
     random = selected & ~to_mask & ~kept
-    n = selected.sum().item()
-    assert abs(to_mask.sum().item() / n - 0.8) < 0.04
-    assert abs(kept.sum().item() / n - 0.1) < 0.03
-    assert abs(random.sum().item() / n - 0.1) < 0.03
-    assert not torch.isin(masked[random], torch.tensor(special)).any()  # random tokens are real words
+    for share, want in ((to_mask.sum() / n, 0.8), (kept.sum() / n, 0.1), (random.sum() / n, 0.1)):
+        assert abs(share.item() - want) < 5 * (want * (1 - want) / n) ** 0.5 + 0.01
+    assert not torch.isin(masked[random], torch.tensor(v["special"])).any()  # random tokens are real words
+
+
+def test_mask_tokens_edge_cases():
+    v = VOCABULARIES["scattered, pad 37"]
+    ids = _padded_batch(v, B=8, T=16)
+    masked, labels = mask_tokens(ids, v["vocab"], v["mask"], v["special"], mlm_probability=0.0,
+                                 generator=torch.Generator().manual_seed(0))
+    assert torch.equal(masked, ids) and (labels == IGNORE_INDEX).all()
+    masked, labels = mask_tokens(ids, v["vocab"], v["mask"], v["special"], mlm_probability=1.0,
+                                 generator=torch.Generator().manual_seed(0))
+    assert torch.equal(labels != IGNORE_INDEX, ~torch.isin(ids, torch.tensor(v["special"])))
+    # every real id, those before and between the specials too, can be drawn as a random replacement
+    big = _padded_batch(v, B=64, T=128)
+    masked, labels = mask_tokens(big, v["vocab"], v["mask"], v["special"], mlm_probability=1.0,
+                                 generator=torch.Generator().manual_seed(0))
+    random = (labels != IGNORE_INDEX) & (masked != v["mask"]) & (masked != big)
+    assert set(masked[random].tolist()) == set(range(v["vocab"])) - set(v["special"])
     with pytest.raises(ValueError, match="mlm_probability: expected a value in"):
-        mask_tokens(ids, vocab, mask_id, special, mlm_probability=1.5)
+        mask_tokens(ids, v["vocab"], v["mask"], v["special"], mlm_probability=1.5)
+    with pytest.raises(ValueError, match=r"mask_id: expected an id in \[0, 60\), got 60"):
+        mask_tokens(ids, v["vocab"], 60, v["special"])
+    with pytest.raises(ValueError, match="input_ids: expected an integer tensor"):
+        mask_tokens(ids.float(), v["vocab"], v["mask"], v["special"])
 
 
 def test_sequence_classification_head(gen):
@@ -276,6 +370,32 @@ def test_pretrain_tiny_bert_learns_and_is_deterministic():
     assert clf(ids["input_ids"], attention_mask=ids["attention_mask"])[0].shape == (3, 2)
     with pytest.raises(ValueError, match="sentences: expected at least one sentence"):
         pretrain_tiny_bert([], **kwargs)
+
+
+def test_pretrain_tiny_bert_with_specials_not_first():
+    """A vocabulary whose special tokens sit between the words, [PAD] included (id != 0)."""
+    from transformer_course.bert import pretrain_tiny_bert
+    from transformer_course.data import make_mlm_sentences
+    sentences = make_mlm_sentences(200, seed=0)
+    trained = WordPieceTokenizer.train(sentences, vocab_size=400)
+    words = [t for t in trained.ids_to_tokens if t not in WordPieceTokenizer.SPECIALS.values()]
+    vocab = list(words)
+    for position, token in zip((7, 20, 33, 41, 50), ("[MASK]", "[PAD]", "[SEP]", "[UNK]", "[CLS]")):
+        vocab.insert(position, token)
+    tok = WordPieceTokenizer(vocab)
+    assert (tok.pad_id, tok.cls_id, tok.mask_id) == (20, 50, 7)
+    model, used, history = pretrain_tiny_bert(sentences, tokenizer=tok, hidden_size=16, num_hidden_layers=1,
+                                              num_attention_heads=2, intermediate_size=32, steps=40, batch_size=16,
+                                              lr=1e-2, warmup_steps=5, seed=3, device="cpu", progress=False)
+    assert used is tok and model.config.pad_token_id == 20 and model.config.vocab_size == tok.vocab_size
+    assert model.bert.embeddings.word_embeddings.padding_idx == 20
+    assert sum(history.losses[-5:]) / 5 < 0.85 * sum(history.losses[:5]) / 5
+    enc = tok.batch_encode(sentences[:4])
+    assert (enc["input_ids"] == 20).any()  # the batch is padded with id 20, and the model takes it
+    logits, _ = model(enc["input_ids"], attention_mask=enc["attention_mask"])
+    assert logits.shape == (*enc["input_ids"].shape, tok.vocab_size) and torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="tokenizer: expected a WordPieceTokenizer or None, got dict"):
+        pretrain_tiny_bert(sentences, tokenizer={"a": 0})
 
 
 def test_evaluate_classifier(gen):

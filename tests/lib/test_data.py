@@ -223,3 +223,28 @@ def test_mlm_sentences():
     river = [s for s in bank if "river" in s or "water" in s]
     money = [s for s in bank if any(w in s for w in ("money", "loan", "cash", "account", "works at"))]
     assert len(river) > 40 and len(money) > 40 and len(river) + len(money) == len(bank)
+
+
+def test_mlm_test_split_is_held_out_but_made_of_known_words():
+    """No test sentence is ever a training sentence, whatever the seeds; every test word is a training word."""
+    train = set(data.make_mlm_sentences(20_000, seed=3))
+    test = data.make_mlm_sentences(600, seed=4, split="test", unique=True)
+    assert len(set(test)) == 600 and not set(test) & train
+    pools = data._mlm_pools()
+    assert not set().union(*pools["train"]) & set().union(*pools["test"])
+    train_words = {w for s in train for w in s.replace(",", " ").replace(".", " ").split()}
+    assert {w for s in test for w in s.replace(",", " ").replace(".", " ").split()} <= train_words
+    # every template keeps most of its fillings for training and holds some out
+    for train_pool, test_pool in zip(pools["train"], pools["test"]):
+        assert len(test_pool) >= 5 and len(train_pool) >= 3 * len(test_pool)
+    assert data.make_mlm_sentences(50, seed=1, split="test") == data.make_mlm_sentences(50, seed=1, split="test")
+    assert any(" bank" in s and "river" in s for s in test) and any("money in the bank" in s for s in test)
+
+
+def test_mlm_sentences_errors():
+    with pytest.raises(ValueError, match=r"split: expected one of \('train', 'test'\), got 'dev'"):
+        data.make_mlm_sentences(5, split="dev")
+    with pytest.raises(ValueError, match="n: the 'test' split has .* distinct sentences, got n = 100000"):
+        data.make_mlm_sentences(100_000, split="test", unique=True)
+    with pytest.raises(ValueError, match="n: expected a non-negative int, got -1"):
+        data.make_mlm_sentences(-1)
