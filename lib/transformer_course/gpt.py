@@ -6,7 +6,8 @@ linear read-out tied to the token embedding. Parameter layout follows GPT-2, so
 ``gpt_state_dict_from_hf`` turns a Hugging Face GPT-2 checkpoint into ours.
 
 Generation can keep each layer's keys and values (a KV cache): a new token then
-costs one row of attention instead of re-running the whole prefix.
+needs only its own projections and MLPs and one row of attention (over every
+cached position) instead of a pass over the whole prefix.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 
 from .blocks import EncoderLayer, LayerNorm, encoder_layer_parameter_count
 from .positional import LearnedPositionalEmbedding
+
+IGNORE_INDEX = -100  # a target that is not scored: the value torch's cross_entropy and Hugging Face use
 
 
 @dataclass
@@ -59,7 +62,7 @@ class LayerCache:
 
 
 class Block(EncoderLayer):
-    """Pre-norm causal block: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``.
+    """Pre-norm causal block: ``h = x + attn(norm1(x))``, then ``h + ff(norm2(h))``.
 
     ``forward(x (B, T, n_embd), kv_cache=None)``. With a ``LayerCache`` the block
     attends from the T new positions to every cached one plus themselves, and
@@ -88,8 +91,8 @@ class GPT(nn.Module):
     """``forward(idx (B, T) token ids, targets=None, kv_cache=None) -> (logits (B, T, vocab), loss)``.
 
     ``targets`` are already shifted (``targets[:, t]`` is the token after
-    ``idx[:, t]``); positions whose target is -1 are ignored. ``loss`` is None
-    without targets.
+    ``idx[:, t]``); positions whose target is ``IGNORE_INDEX`` (-100) are
+    ignored. ``loss`` is None without targets.
     """
 
     def __init__(self, config: GPTConfig):
@@ -143,7 +146,7 @@ class GPT(nn.Module):
             return logits, None
         if targets.shape != idx.shape:
             raise ValueError(f"targets: expected shape {tuple(idx.shape)} like idx, got {tuple(targets.shape)}")
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX)
         return logits, loss
 
     @torch.no_grad()
@@ -163,15 +166,17 @@ class GPT(nn.Module):
             raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
         was_training = self.training
         self.eval()
-        cache, window = None, self.config.block_size
-        for _ in range(max_new_tokens):
-            if cache is not None and len(cache[0]) < window:
-                logits, _ = self(idx[:, -1:], kv_cache=cache)
-            else:
-                cache = self.new_kv_cache() if use_cache else None
-                logits, _ = self(idx[:, -window:], kv_cache=cache)
-            idx = torch.cat([idx, sample_next(logits[:, -1], temperature, top_k, top_p, generator)], dim=1)
-        self.train(was_training)
+        try:
+            cache, window = None, self.config.block_size
+            for _ in range(max_new_tokens):
+                if cache is not None and len(cache[0]) < window:
+                    logits, _ = self(idx[:, -1:], kv_cache=cache)
+                else:
+                    cache = self.new_kv_cache() if use_cache else None
+                    logits, _ = self(idx[:, -window:], kv_cache=cache)
+                idx = torch.cat([idx, sample_next(logits[:, -1], temperature, top_k, top_p, generator)], dim=1)
+        finally:  # an interrupted generation (an error, Ctrl-C) leaves the model in the mode it found
+            self.train(was_training)
         return idx
 
     def configure_optimizer(self, weight_decay: float = 0.1, lr: float = 6e-4, betas=(0.9, 0.95)):
@@ -190,7 +195,7 @@ def lm_loss(logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
     ``logits[:, t]`` predicts ``idx[:, t + 1]``: the last position has no target,
     so T - 1 predictions per row are scored. Equals ``GPT.forward(idx, targets)``
-    with ``targets = idx`` shifted left by one and -1 at the end.
+    with ``targets = idx`` shifted left by one and ``IGNORE_INDEX`` at the end.
     """
     if logits.dim() != 3 or idx.dim() != 2 or logits.shape[:2] != idx.shape or idx.shape[1] < 2:
         raise ValueError(f"logits, idx: expected shapes (B, T, vocab) and (B, T) with T >= 2, "
@@ -230,24 +235,42 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
+def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> torch.Tensor:
+    """The logits a sampler draws from: divided by ``temperature`` (> 0), then top-k, then top-p.
+
+    Removed tokens become -inf; survivors keep their tempered values. The order
+    matters: the nucleus is taken on the probabilities left after top-k
+    (renormalised), and both see the tempered distribution.
+    """
+    _check_sampling(temperature, top_k, top_p)
+    if temperature == 0:
+        raise ValueError("temperature: expected a number > 0 here; greedy decoding (temperature 0) takes the "
+                         "argmax of the raw logits instead of filtering them")
+    logits = logits / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    return logits
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """One token per row of ``logits (B, vocab)``: ``(B, 1)`` ids.
 
-    Divide by the temperature (0 means take the argmax), keep the top-k, then
-    the nucleus, and draw from the softmax of what is left.
+    ``temperature=0`` takes the argmax; otherwise draw from the softmax of
+    ``filter_logits(...)`` (in float32 at least).
     """
     _check_sampling(temperature, top_k, top_p)
     if logits.dim() != 2:
         raise ValueError(f"logits: expected shape (B, vocab_size), got {tuple(logits.shape)}")
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
-    if top_k is not None:
-        logits = top_k_filter(logits, top_k)
-    if top_p is not None:
-        logits = top_p_filter(logits, top_p)
-    return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    probs = filter_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
 
 
 # ----------------------------------------------------------------------------- sizes and checkpoints

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from transformer_course.gpt import (GPT, Block, GPTConfig, config_from_hf_gpt2, gpt_parameter_count,
-                                    gpt_state_dict_from_hf, lm_loss, sample_next, top_k_filter, top_p_filter)
+from transformer_course.gpt import (GPT, IGNORE_INDEX, Block, GPTConfig, config_from_hf_gpt2, filter_logits,
+                                    gpt_parameter_count, gpt_state_dict_from_hf, lm_loss, sample_next, top_k_filter,
+                                    top_p_filter)
 
 transformers = pytest.importorskip("transformers")
 
@@ -42,8 +43,8 @@ def test_same_logits_as_hf_gpt2(pair, gen):
 def test_same_loss_and_gradients_as_hf_gpt2(pair, gen):
     ours, hf = pair
     idx = torch.randint(0, VOCAB, (2, 12), generator=gen)
-    # HF shifts the labels itself; ours takes targets already aligned (-1 = ignore the last position).
-    targets = torch.cat([idx[:, 1:], torch.full((2, 1), -1)], dim=1)
+    # HF shifts the labels itself; ours takes targets already aligned (-100 = ignore the last position).
+    targets = torch.cat([idx[:, 1:], torch.full((2, 1), IGNORE_INDEX)], dim=1)
     ours.zero_grad(), hf.zero_grad()
     _, loss = ours(idx, targets)
     hf_loss = hf(idx, labels=idx).loss
@@ -93,20 +94,21 @@ def test_future_tokens_never_change_earlier_logits(model, gen):
     assert not torch.allclose(a[:, 9:], b[:, 9:])
 
 
-def test_logits_for_every_position_and_loss_ignores_minus_one(model, gen):
+def test_logits_for_every_position_and_loss_ignores_minus_100(model, gen):
     idx = torch.randint(0, VOCAB, (2, 7), generator=gen)
     logits, loss = model(idx)
     assert logits.shape == (2, 7, VOCAB) and loss is None
     targets = torch.randint(0, VOCAB, (2, 7), generator=gen)
     masked = targets.clone()
-    masked[:, 3:] = -1
+    masked[:, 3:] = -100
+    assert IGNORE_INDEX == -100  # torch's and Hugging Face's value: labels made for either work here
     want = torch.nn.functional.cross_entropy(logits[:, :3].reshape(-1, VOCAB), targets[:, :3].reshape(-1))
     torch.testing.assert_close(model(idx, masked)[1], want)
 
 
 def test_lm_loss_is_the_forward_loss_with_shifted_targets(model, gen):
     idx = torch.randint(0, VOCAB, (3, 9), generator=gen)
-    targets = torch.cat([idx[:, 1:], torch.full((3, 1), -1)], dim=1)
+    targets = torch.cat([idx[:, 1:], torch.full((3, 1), IGNORE_INDEX)], dim=1)
     logits, loss = model(idx, targets)
     torch.testing.assert_close(lm_loss(logits, idx), loss)
     with pytest.raises(ValueError, match="logits, idx"):
@@ -147,6 +149,36 @@ def test_generate_restores_training_mode(gen):
     m = GPT(small_config(dropout=0.1)).train()
     m.generate(torch.zeros(1, 1, dtype=torch.long), 2)
     assert m.training
+    m.eval().generate(torch.zeros(1, 1, dtype=torch.long), 2)
+    assert not m.training
+
+
+def test_generate_restores_training_mode_when_interrupted():
+    m = GPT(small_config(dropout=0.1)).train()
+    calls = []
+
+    def fail_on_third_call(module, inputs):
+        calls.append(module.training)
+        if len(calls) == 3:
+            raise RuntimeError("interrupted")
+    m.wte.register_forward_pre_hook(fail_on_third_call)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        m.generate(torch.zeros(1, 1, dtype=torch.long), 5)
+    assert calls == [False, False, False] and m.training
+
+
+def test_generate_feeds_one_token_per_step_with_the_cache_and_slides_the_window(model):
+    fed = []
+    handle = model.wte.register_forward_pre_hook(lambda module, inputs: fed.append(inputs[0].shape[1]))
+    try:
+        model.generate(torch.zeros(1, 20, dtype=torch.long), 8, temperature=0, use_cache=True)
+        with_cache, fed[:] = list(fed), []
+        model.generate(torch.zeros(1, 20, dtype=torch.long), 8, temperature=0, use_cache=False)
+    finally:
+        handle.remove()
+    # The fifth step fills the cache (24 = block_size); from then on the window slides and is recomputed.
+    assert with_cache == [20, 1, 1, 1, 1, 24, 24, 24]
+    assert fed == [20, 21, 22, 23, 24, 24, 24, 24]
 
 
 def test_top_k_filter_keeps_the_k_largest():
@@ -165,6 +197,28 @@ def test_top_p_filter_keeps_the_nucleus():
     assert torch.isfinite(top_p_filter(logits, 0.9)).tolist() == [[False, True, True, True], [True, False, False, False]]
     assert torch.isfinite(top_p_filter(logits, 1.0)).all()
     assert torch.isfinite(top_p_filter(logits, 0.01)).sum(dim=1).tolist() == [1, 1]
+
+
+def test_filter_logits_tempers_then_top_k_then_top_p_on_renormalised_probabilities():
+    logits = torch.tensor([[0.4, 0.3, 0.2, 0.1]]).log()
+    kept = lambda **kw: torch.isfinite(filter_logits(logits, **kw))[0].tolist()  # noqa: E731
+    # After top-3 the renormalised probabilities are 0.44, 0.33, 0.22: the first two hold 0.78 >= 0.75.
+    assert kept(top_k=3, top_p=0.75) == [True, True, False, False]
+    # At temperature 0.5 the probabilities are 0.53, 0.30, 0.13, 0.03: the first two hold 0.83 >= 0.75.
+    assert kept(top_p=0.75) == [True, True, True, False]
+    assert kept(temperature=0.5, top_p=0.75) == [True, True, False, False]
+    torch.testing.assert_close(filter_logits(logits, 0.5, top_k=2), top_k_filter(logits / 0.5, 2))
+    assert kept(top_k=9) == [True] * 4 and kept(top_p=0.01) == [True, False, False, False]
+
+
+def test_filter_logits_keeps_ties_leaves_its_input_alone_and_refuses_temperature_0():
+    logits = torch.tensor([[2.0, 1.0, 2.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
+    before = logits.clone()
+    assert torch.isfinite(filter_logits(logits, top_k=1)).tolist() == [[True, False, True, False], [True] * 4]
+    assert torch.equal(logits, before)
+    with pytest.raises(ValueError, match="temperature.*greedy"):
+        filter_logits(logits, temperature=0)
+    assert filter_logits(logits.double(), 2.0).dtype == torch.float64
 
 
 def test_sample_next_respects_the_filters_and_temperature(gen):
