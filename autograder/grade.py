@@ -1,7 +1,10 @@
-"""Grading many submissions: workspaces in parallel, scores and gradebook in the parent.
+"""Grading many submissions: sandboxed workers in parallel, scores and gradebook in the parent.
 
-Only this (parent) process opens the course gradebook. Children get a copy of
-one assignment's cells in their workspace; whatever they do to it is ignored.
+Only this (parent) process opens the course gradebook. Each worker gets one
+assignment's cells, its submission and the release's data files through its
+job; it runs in a bubblewrap sandbox (``sandbox.py``) unless the instructor
+chose ``--no-sandbox``. Before grading, the parent scans every submitted file
+for tampering idioms (``scan.py``) for the instructor to review.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
 from autograder.course import Course, generate
-from autograder.sandbox import Limits, prepare_workspace, run_submission
+from autograder.sandbox import Limits, data_files, points_dir, run_submission, stage
+from autograder.scan import Flag, scan_notebook
 from autograder.scoring import NotebookScore, canonical_cells, clean_for_instructor, score_notebook
 from autograder.submissions import Submission
 
@@ -37,6 +41,8 @@ class Outcome:
     executed: object = None            # cleaned notebook for autograded/ (None: none)
     notes: list[str] = field(default_factory=list)
     status: str = "ok"                 # ok, failed, timeout, missing, invalid
+    flags: list[Flag] = field(default_factory=list)   # static scan: for a human to review
+    sandbox: str = "bubblewrap"        # how the submission ran: "bubblewrap" or "none (--no-sandbox)"
 
 
 def register_assignments(course: Course, assignments: list[str], db_url: str, scratch: Path) -> dict[str, Path]:
@@ -69,33 +75,38 @@ def _copy_assignment(src_url: str, dst_url: str, assignment: str) -> None:
                                                  locked=c.locked, source=c.source, checksum=c.checksum)
 
 
-def _grade_one(course: Course, sub: Submission, template: Path, canonical, limits: Limits) -> Outcome:
-    start = time.monotonic()
+NO_SANDBOX = "none (--no-sandbox)"
+
+
+def _grade_one(course: Course, sub: Submission, gradebook: bytes, canonical, files: dict, limits: Limits,
+               staged: Path, sandboxed: bool) -> Outcome:
     zero = NotebookScore({n: 0.0 for n, c in canonical.items() if c.max_score is not None},
                          {n: c.max_score for n, c in canonical.items() if c.max_score is not None})
+    how = "bubblewrap" if sandboxed else NO_SANDBOX
     if sub.path is None:
-        return Outcome(sub, zero, notes=list(sub.notes), status="missing")
+        return Outcome(sub, zero, notes=list(sub.notes), status="missing", sandbox=how)
     try:
         if sub.path.stat().st_size > MAX_NOTEBOOK_BYTES:
             raise ValueError("file too large")
-        nbformat.validate(nbformat.reads(sub.path.read_text(encoding="utf-8"), as_version=4))
+        text = sub.path.read_text(encoding="utf-8")
+        submitted = nbformat.reads(text, as_version=4)
+        nbformat.validate(submitted)
     except Exception as error:  # any parse problem means: not a notebook we can grade
         return Outcome(sub, zero, notes=sub.notes + [f"not a valid notebook ({type(error).__name__}): 0 points"],
-                       status="invalid")
-    workspace = prepare_workspace(template, sub.path, sub.assignment, sub.notebook_name, sub.student,
-                                  course.release / sub.assignment)
-    try:
-        run = run_submission(workspace, sub.assignment, sub.notebook_name, sub.student, limits, COURSE_ID)
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
-    score = score_notebook(canonical, run.notebook, run.nonce)
+                       status="invalid", sandbox=how)
+    flags = scan_notebook(submitted, {c.source for c in canonical.values() if c.locked})
+    run = run_submission(notebook_json=text, gradebook=gradebook, files=files, assignment=sub.assignment,
+                         notebook_name=sub.notebook_name, student=sub.student, limits=limits, course_id=COURSE_ID,
+                         staged=staged, sandboxed=sandboxed)
+    score = score_notebook(canonical, run.notebook, run.seals)
     executed = None
     if run.notebook is not None:
         try:
-            executed = clean_for_instructor(run.notebook, canonical, run.nonce)
+            executed = clean_for_instructor(run.notebook)
         except Exception:
             executed = None
-    return Outcome(sub, score, run.seconds, executed, sub.notes + run.notes + score.notes, run.status)
+    return Outcome(sub, score, run.seconds, executed, sub.notes + run.notes + score.notes, run.status,
+                   flags, how)
 
 
 def _record(db_url: str, outcome: Outcome, out_dir: Path | None) -> None:
@@ -115,7 +126,8 @@ def _record(db_url: str, outcome: Outcome, out_dir: Path | None) -> None:
 
 
 def grade_all(course: Course, subs: list[Submission], *, db_url: str, out_dir: Path | None,
-              jobs: int, limits: Limits, progress: bool = True, register: bool = True) -> list[Outcome]:
+              jobs: int, limits: Limits, sandboxed: bool = True, progress: bool = True,
+              register: bool = True) -> list[Outcome]:
     """Grade `subs`; `register=False` when the gradebook already holds the assignments."""
     scratch = Path(tempfile.mkdtemp(prefix="tc-templates-"))
     try:
@@ -127,14 +139,19 @@ def grade_all(course: Course, subs: list[Submission], *, db_url: str, out_dir: P
             for a in assignments:
                 templates[a] = scratch / f"{a}.db"
                 _copy_assignment(db_url, "sqlite:///" + str(templates[a]), a)
+        staged = stage(scratch / "stage")
+        points_dir(scratch)
+        gradebooks = {a: templates[a].read_bytes() for a in assignments}
+        files = {a: data_files(course.release / a) for a in assignments}
         canon = {}
         for a in assignments:
             for nb in course.notebook_names(a):
                 canon[(a, nb)] = canonical_cells(db_url, COURSE_ID, a, nb)
         outcomes = []
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(_grade_one, course, s, templates[s.assignment],
-                                   canon[(s.assignment, s.notebook_name)], limits) for s in subs]
+            futures = [pool.submit(_grade_one, course, s, gradebooks[s.assignment],
+                                   canon[(s.assignment, s.notebook_name)], files[s.assignment], limits,
+                                   staged, sandboxed) for s in subs]
             for future in tqdm(as_completed(futures), total=len(futures), desc="grading",
                                unit="submission", disable=not progress):
                 outcome = future.result()
@@ -177,9 +194,10 @@ def write_exports(db_url: str, out_dir: Path, outcomes: list[Outcome]) -> tuple[
         writer.writerows(rows)
     with open(report_csv, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "assignment", "points", "max", "needs manual grading", "seconds", "notes"])
+        writer.writerow(["student", "assignment", "points", "max", "needs manual grading", "seconds", "notes",
+                         "sandbox", "review"])
         for o in outcomes:
             writer.writerow([o.submission.student, o.submission.assignment, f"{o.score.points:g}",
                              f"{o.score.max_points:g}", any(v is None for v in o.score.scores.values()),
-                             f"{o.seconds:.1f}", "; ".join(o.notes)])
+                             f"{o.seconds:.1f}", "; ".join(o.notes), o.sandbox, "; ".join(map(str, o.flags))])
     return grades_csv, report_csv
