@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from enum import Enum
 
 COURSE_ID = "transformers"
 
@@ -28,6 +29,17 @@ SEAL_KEY_FILE = ".seal-key"
 RAISED = "the test cell raised an error"   # the verdict for a test that failed in the ordinary way
 SEAL_EXPRESSION = "tc_seal"          # the user_expressions key of the seal
 PREAMBLE_TAG = "preamble"            # cell.metadata["autograder"] of the worker's first cell
+
+
+class Status(str, Enum):
+    """How grading a submission ended."""
+    OK = "ok"                  # graded (whatever the score)
+    FAILED = "failed"          # nbgrader or the worker could not finish: 0 points
+    TIMEOUT = "timeout"        # the notebook wall-time limit: 0 points
+    MISSING = "missing"        # nothing gradable was submitted
+    INVALID = "invalid"        # not a notebook
+
+    __str__ = str.__str__
 
 
 def sqlite_url(path) -> str:

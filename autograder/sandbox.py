@@ -46,6 +46,7 @@ from pathlib import Path
 import psutil
 
 from autograder.course import LIB_DIR, PACKAGE_DIR
+from autograder.protocol import Status
 
 BWRAP_PACKAGE = "bubblewrap"
 SANDBOX_UID = 65534                  # the uid inside the sandbox
@@ -73,7 +74,7 @@ class Limits:
 class RunResult:
     notebook: str | None             # executed notebook JSON, None when none came back
     seals: dict                      # grade_id -> {"sealed": bool, "why": str}
-    status: str                      # "ok", "timeout", "failed"
+    status: Status                   # OK, TIMEOUT or FAILED
     log: str = ""
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -296,11 +297,11 @@ def run_submission(*, notebook_json: str, gradebook: bytes, files: dict[str, str
         proc.stdin.close()
     except OSError:
         pass
-    status = "ok"
+    status = Status.OK
     try:
         proc.wait(timeout=limits.notebook_timeout)
     except subprocess.TimeoutExpired:
-        status = "timeout"
+        status = Status.TIMEOUT
     # Without the sandbox, whatever the kernel left running (it has its own session) goes too.
     _kill_tree(proc)
     for reader in readers:
@@ -310,19 +311,19 @@ def run_submission(*, notebook_json: str, gradebook: bytes, files: dict[str, str
         shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - start
     log_text = b"".join(log).decode(errors="replace")[-20000:]
-    if status == "timeout":
-        return RunResult(None, {}, "timeout", log_text, seconds,
+    if status == Status.TIMEOUT:
+        return RunResult(None, {}, Status.TIMEOUT, log_text, seconds,
                          [f"grading stopped after {limits.notebook_timeout} s (notebook wall-time limit)"])
     try:
         report = json.loads(b"".join(chunks).decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        return RunResult(None, {}, "failed", log_text, seconds,
+        return RunResult(None, {}, Status.FAILED, log_text, seconds,
                          ["the grading process died (out of memory or killed)" +
                           (f": {log_text.strip().splitlines()[-1][:300]}" if log_text.strip() else "")])
     notes = []
     if not report["success"]:
         notes.append("nbgrader could not finish this notebook: " + _reason(report["log"] + report["error"]))
-    return RunResult(report["notebook"], report.get("seals", {}), "ok" if report["success"] else "failed",
+    return RunResult(report["notebook"], report.get("seals", {}), Status.OK if report["success"] else Status.FAILED,
                      report["log"] + report["error"], seconds, notes)
 
 

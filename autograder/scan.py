@@ -116,7 +116,7 @@ KNOWN_MODULE_NAMES = {"torch", "np", "numpy", "nn", "F", "tc", "transformer_cour
 SETTINGS = re.compile(r"(torch\.backends|np\.random\.seed|numpy\.random\.seed|plt\.rcParams|matplotlib\.rcParams)\b")
 NAMESPACE_ITEMS = re.compile(r"\bmodules\b|__dict__|__builtins__|\bbuiltins\b|globals\(\)|vars\(")
 SUSPICIOUS_STRINGS = [(re.compile(r"/proc\b"), "mentions /proc"),
-                      (re.compile(r"gradebook|solutions/|\.seal-key|tc-pass"), "mentions grading internals"),
+                      (re.compile(r"gradebook|solutions/|\.seal-key"), "mentions grading internals"),
                       (re.compile(r"\.pth\b|site-packages|sitecustomize|usercustomize"),
                        "mentions the Python installation"),
                       (re.compile(r"/dev/tcp|/etc/passwd|/root\b|/home/"), "mentions system paths")]
