@@ -576,12 +576,29 @@ def _same_list(now, then):
 
 def _notebook_defined(obj, user_globals):
     """True for a function, method, lambda, class or callable instance defined in a notebook cell."""
-    target = obj.__func__ if _isinstance(obj, types.MethodType) else obj
-    if _isinstance(target, type):
-        return target.__module__ == "__main__"
-    if _isinstance(target, types.FunctionType):
-        return target.__globals__ is user_globals
-    return type(target).__module__ == "__main__" and callable(target)
+    kind = type(obj)
+    if kind is types.FunctionType:
+        return obj.__globals__ is user_globals
+    if kind is types.MethodType:
+        return _notebook_defined(obj.__func__, user_globals)
+    if kind is type or issubclass(kind, type):
+        return obj.__module__ == "__main__"
+    return kind.__module__ == "__main__" and callable(obj)
+
+
+def _replaced(namespace, prefix, user_globals):
+    """Names in `namespace` bound to notebook-defined objects (the fast path: most are not functions)."""
+    found = []
+    function, method, main = types.FunctionType, types.MethodType, "__main__"
+    for name, value in _list(namespace.items()):
+        kind = type(value)
+        if kind is function:
+            if value.__globals__ is user_globals:
+                found.append(prefix + name)
+        elif kind is method or kind.__module__ == main or (issubclass(kind, type) and value.__module__ == main):
+            if _notebook_defined(value, user_globals):
+                found.append(prefix + name)
+    return found
 
 
 def _instance_functions(obj):
@@ -671,11 +688,9 @@ def _seal_problems(state):
                 continue
         elif name not in _REFERENCE_MODULES or module is None:
             continue
-        replaced += [f"{name}.{attr}" for attr, value in _list(vars(module).items())
-                     if _notebook_defined(value, user_globals)]
+        replaced += _replaced(vars(module), f"{name}.", user_globals)
     for cls in [torch.Tensor] + [v for v in _list(vars(torch.nn).values()) if _isinstance(v, type)]:
-        replaced += [f"{cls.__module__}.{cls.__qualname__}.{attr}" for attr, value in _list(vars(cls).items())
-                     if _notebook_defined(value, user_globals)]
+        replaced += _replaced(vars(cls), f"{cls.__module__}.{cls.__qualname__}.", user_globals)
     if replaced:
         problems.append(f"notebook code replaced {', '.join(_sorted(replaced)[:5])}")
     return problems
