@@ -26,6 +26,7 @@ from pathlib import Path
 from autograder import protocol
 
 PR_SET_DUMPABLE = 4
+PREAMBLE_TIMEOUT = 300               # seconds for the worker's first cell (the notebook limit still applies)
 
 
 def _not_dumpable() -> None:
@@ -71,6 +72,14 @@ def _preprocessors(key: bytes, key_path: Path, processes: int | None, seals: dic
             super().__init__(*args, **kwargs)
             self._cell, self._challenges = None, {}
             self.on_cell_execute = self._before_execute     # nbclient's hook, right before kc.execute
+            self.timeout_func = self._timeout
+
+        def _timeout(self, cell):
+            """The preamble imports torch, slow on a busy machine: interrupting it mid-import would
+            break every later import, so it gets the kernel's start-up time, not a cell's."""
+            if cell.get("metadata", {}).get("autograder") == protocol.PREAMBLE_TAG:
+                return max(self.timeout or 0, PREAMBLE_TIMEOUT)
+            return self.timeout
 
         def _before_execute(self, cell, cell_index):
             if not getattr(self.kc, "_sealed", False):
