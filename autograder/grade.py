@@ -90,7 +90,7 @@ def _grade_one(course: Course, sub: Submission, gradebook: bytes, canonical, fil
     except Exception as error:  # any parse problem means: not a notebook we can grade
         return Outcome(sub, zero, notes=sub.notes + [f"not a valid notebook ({type(error).__name__}): 0 points"],
                        status=Status.INVALID, sandbox=how)
-    flags = scan_notebook(submitted, {c.source for c in canonical.values() if c.locked})
+    flags = scan_notebook(submitted, {n: c.source for n, c in canonical.items() if c.locked})
     run = run_submission(notebook_json=text, gradebook=gradebook, files=files, assignment=sub.assignment,
                          notebook_name=sub.notebook_name, student=sub.student, limits=limits, course_id=COURSE_ID,
                          staged=staged, sandboxed=sandboxed)

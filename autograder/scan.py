@@ -287,16 +287,27 @@ def scan_source(source: str) -> list[tuple[int, str]]:
     return sorted(set(scanner.found))
 
 
-def scan_notebook(nb, canonical_sources: set[str] | frozenset = frozenset()) -> list[Flag]:
-    """Flags for every code cell of `nb` that is not one of the assignment's own cells."""
+def scan_notebook(nb, locked: dict[str, str] | None = None) -> list[Flag]:
+    """Flags for every code cell of `nb` that runs as the student wrote it.
+
+    `locked` maps the assignment's locked cells (setup, tests) grade_id -> canonical source.
+    nbgrader restores the first cell carrying such a grade_id from the gradebook before
+    anything runs, so its submitted text is not scanned; nor is a verbatim copy of one.
+    """
+    locked = locked or {}
+    restored: set[str] = set()
     flags: list[Flag] = []
     for index, cell in enumerate(nb.get("cells", []), start=1):
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else source
-        if source in canonical_sources:
+        gid = grade_id(cell)
+        if gid in locked and gid not in restored:
+            restored.add(gid)
             continue
-        label = f"cell '{grade_id(cell)}'" if grade_id(cell) else f"cell {index}"
+        if source in locked.values():
+            continue
+        label = f"cell '{gid}'" if gid else f"cell {index}"
         flags += [Flag(label, line, what) for line, what in scan_source(source)]
     return flags

@@ -187,11 +187,16 @@ def test_scan_leaves_ordinary_code_alone(source):
     assert scan_source(source) == [] or "does not parse" in scan_source(source)[0][1], scan_source(source)
 
 
-def test_scan_notebook_skips_the_assignments_own_cells():
+def test_scan_notebook_skips_the_cells_nbgrader_restores():
     nb = fx.source_notebook()
     nb.cells[2].source = "import gc\n" + nb.cells[2].source
-    flags = scan_notebook(nb, {fx.SETUP, fx.TEST_ADD, fx.TEST_SOFTMAX})
-    assert [str(f) for f in flags] == ["cell 'add' line 1: imports gc: walks the garbage collector"]
+    nb.cells[3].source = "import ctypes"                  # an edited test cell: restored, never runs
+    duplicate = nbformat.from_dict(nb.cells[3])           # a second cell with its id runs as written
+    nb.cells.append(duplicate)
+    locked = {"setup": fx.SETUP, "test_add": fx.TEST_ADD, "test_softmax": fx.TEST_SOFTMAX}
+    flags = [str(f) for f in scan_notebook(nb, locked)]
+    assert flags == ["cell 'add' line 1: imports gc: walks the garbage collector",
+                     "cell 'test_add' line 1: imports ctypes: loads native code (ctypes)"]
 
 
 # --------------------------------------------------------------------------
