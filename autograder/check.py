@@ -18,14 +18,12 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from autograder.course import Course, generate
-from autograder.feedback import BEGIN, END
-from autograder.grade import COURSE_ID, grade_all
-from autograder.sandbox import Limits
+from autograder.grade import grade_all
+from autograder.protocol import (COURSE_ID, HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, Status,
+                                 regions, sqlite_url)
+from autograder.sandbox import Limits, sandbox_problem
 from autograder.scoring import canonical_cells, is_autograded_test
 from autograder.submissions import Submission
-
-SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
-
 
 @dataclass
 class Report:
@@ -39,102 +37,111 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _regions(source: str, begin: str, end: str) -> tuple[list[str], set[str]]:
-    """Non-trivial lines inside begin/end regions, and all lines outside them."""
-    inside_lines, outside, inside = [], set(), False
-    for line in source.splitlines():
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            if len(line.strip()) > 3 and not line.strip().startswith("#"):
-                inside_lines.append(line.strip())
-        else:
-            outside.add(line.strip())
-    return inside_lines, outside
-
-
 def leaks(source_nb, release_nb) -> list[str]:
+    """Solution and hidden-test lines of the source notebook that appear in its release."""
     problems = []
     release_text = "\n".join(c.source for c in release_nb.cells)
-    for marker in (SOLUTION_BEGIN, BEGIN):
+    for marker in (SOLUTION_BEGIN, HIDDEN_BEGIN):
         if marker in release_text:
             problems.append(f"release still contains '{marker}'")
     for cell in release_nb.cells:
         if cell.cell_type == "code" and cell.get("outputs"):
             problems.append(f"release cell {cell.get('id')} has outputs")
             break
-    all_outside = set()
-    regions = []
+    outside_both = set()    # lines outside every region may appear in the release
+    secret = []
     for cell in source_nb.cells:
-        for begin, end, what in ((SOLUTION_BEGIN, SOLUTION_END, "solution"), (BEGIN, END, "hidden test")):
-            inside, outside = _regions(cell.source, begin, end)
-            all_outside |= outside
-            regions += [(line, what) for line in inside]
+        solution = regions(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+        hidden = regions(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+        outside_both |= solution.outside & hidden.outside
+        secret += [(line, what) for found, what in ((solution, "solution"), (hidden, "hidden test"))
+                   for line in found.inside if not line.startswith("#")]
     release_lines = {line.strip() for line in release_text.splitlines()}
-    for line, what in regions:
-        if line not in all_outside and line in release_lines:
+    for line, what in secret:
+        if line not in outside_both and line in release_lines:
             problems.append(f"{what} line leaked into the release: {line[:80]!r}")
     return problems
+
+
+def prove_in_sync(course: Course, assignment: str, fresh: Path) -> tuple[bool, str]:
+    """(a) the committed course/ equals a fresh release byte for byte."""
+    committed = course.release / assignment
+    if not committed.is_dir():
+        return False, f"(a) {committed.relative_to(course.root)} is missing: run `make release`"
+    want, got = _tree(fresh), _tree(committed)
+    differing = sorted(n for n in set(want) | set(got) if want.get(n) != got.get(n))
+    if differing:
+        return False, (f"(a) course/{assignment} differs from a fresh release in {', '.join(differing)}: "
+                       "run `make release` and commit")
+    return True, "(a) release in sync"
+
+
+def prove_no_leaks(course: Course, assignment: str, fresh: Path) -> list[tuple[bool, str]]:
+    """(b) the release holds no solution line and no hidden-test line."""
+    problems = []
+    for name in course.notebook_names(assignment):
+        source = nbformat.read(str(course.solutions / assignment / f"{name}.ipynb"), as_version=4)
+        problems += leaks(source, nbformat.read(str(fresh / f"{name}.ipynb"), as_version=4))
+    return [(False, f"(b) {p}") for p in problems] or [(True, "(b) no solutions or hidden tests in the release")]
+
+
+def _test_scores(db_url: str, outcome) -> tuple[dict, dict]:
+    sub = outcome.submission
+    canon = canonical_cells(db_url, COURSE_ID, sub.assignment, sub.notebook_name)
+    tests = {n: c for n, c in canon.items() if is_autograded_test(c)}
+    with Gradebook(db_url, COURSE_ID) as gb:
+        scores = {n: gb.find_grade(n, sub.notebook_name, sub.assignment, sub.student).auto_score for n in tests}
+    return tests, scores
+
+
+def _why(outcome) -> str:
+    return f"[{outcome.status}; {'; '.join(outcome.notes)[:400]}]"
+
+
+def prove_full_marks(db_url: str, outcome) -> tuple[bool, str]:
+    """(c) the solution notebook earns full marks on every autograded test cell."""
+    tests, scores = _test_scores(db_url, outcome)
+    wrong = [f"{n} {scores[n]}/{c.max_score:g}" for n, c in tests.items() if scores[n] != c.max_score]
+    if wrong or outcome.status != Status.OK:
+        return False, (f"(c) solution {outcome.submission.notebook_name}: not full marks on "
+                       f"{', '.join(wrong) or '-'} {_why(outcome)}")
+    return True, f"(c) solution gets full marks ({len(tests)} test cells, {outcome.seconds:.0f} s)"
+
+
+def prove_zero(db_url: str, outcome) -> tuple[bool, str]:
+    """(d) the untouched release earns zero on every autograded test cell and runs to the end."""
+    tests, scores = _test_scores(db_url, outcome)
+    wrong = [f"{n} {scores[n]}" for n in tests if scores[n] != 0]
+    if wrong or outcome.status != Status.OK:
+        return False, (f"(d) release {outcome.submission.notebook_name}: non-zero on {', '.join(wrong) or '-'} "
+                       f"or did not run to the end {_why(outcome)}")
+    return True, f"(d) untouched release gets zero and runs to the end ({outcome.seconds:.0f} s)"
 
 
 def check_assignment(course: Course, assignment: str, limits: Limits, jobs: int) -> Report:
     report, start = Report(assignment), time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f"tc-check-{assignment}-"))
+    proofs: list[tuple[bool, str]] = []
     try:
-        db_url = "sqlite:///" + str(scratch / "check.db")
+        db_url = sqlite_url(scratch / "check.db")
         fresh = generate(course, assignment, scratch / "release", db_url)
-        committed = course.release / assignment
-        if not committed.is_dir():
-            report.failures.append(f"(a) {committed.relative_to(course.root)} is missing: run `make release`")
-        else:
-            want, got = _tree(fresh), _tree(committed)
-            differing = sorted(n for n in set(want) | set(got) if want.get(n) != got.get(n))
-            if differing:
-                report.failures.append(f"(a) course/{assignment} differs from a fresh release in "
-                                       f"{', '.join(differing)}: run `make release` and commit")
-            else:
-                report.passed.append("(a) release in sync")
-        problems = []
-        for name in course.notebook_names(assignment):
-            src = nbformat.read(str(course.solutions / assignment / f"{name}.ipynb"), as_version=4)
-            rel = nbformat.read(str(fresh / f"{name}.ipynb"), as_version=4)
-            problems += leaks(src, rel)
-        report.failures += [f"(b) {p}" for p in problems]
-        if not problems:
-            report.passed.append("(b) no solutions or hidden tests in the release")
-
+        proofs.append(prove_in_sync(course, assignment, fresh))
+        proofs += prove_no_leaks(course, assignment, fresh)
         subs = []
         for name in course.notebook_names(assignment):
             subs.append(Submission("check-solution", assignment, name, course.solutions / assignment / f"{name}.ipynb"))
             subs.append(Submission("check-release", assignment, name, fresh / f"{name}.ipynb"))
-        outcomes = grade_all(course, subs, db_url=db_url, out_dir=None, jobs=jobs, limits=limits,
-                             progress=False, register=False)
-        for outcome in outcomes:
-            sub = outcome.submission
-            canon = canonical_cells(db_url, COURSE_ID, assignment, sub.notebook_name)
-            tests = [n for n, c in canon.items() if is_autograded_test(c)]
-            with Gradebook(db_url, COURSE_ID) as gb:
-                scores = {n: gb.find_grade(n, sub.notebook_name, assignment, sub.student).auto_score for n in tests}
-            if sub.student == "check-solution":
-                wrong = [f"{n} {scores[n]}/{canon[n].max_score:g}" for n in tests if scores[n] != canon[n].max_score]
-                if wrong or outcome.status != "ok":
-                    report.failures.append(f"(c) solution {sub.notebook_name}: not full marks on {', '.join(wrong) or '-'}"
-                                           f" [{outcome.status}; {'; '.join(outcome.notes)[:400]}]")
-                else:
-                    report.passed.append(f"(c) solution gets full marks ({len(tests)} test cells, {outcome.seconds:.0f} s)")
-            else:
-                wrong = [f"{n} {scores[n]}" for n in tests if scores[n] != 0]
-                if wrong or outcome.status != "ok":
-                    report.failures.append(f"(d) release {sub.notebook_name}: non-zero on {', '.join(wrong) or '-'}"
-                                           f" or did not run to the end [{outcome.status}; {'; '.join(outcome.notes)[:400]}]")
-                else:
-                    report.passed.append(f"(d) untouched release gets zero and runs to the end ({outcome.seconds:.0f} s)")
+        # (c) and (d) share one grading run
+        for outcome in grade_all(course, subs, db_url=db_url, out_dir=None, jobs=jobs, limits=limits,
+                                 sandboxed=sandbox_problem() is None, progress=False, register=False):
+            prove = prove_full_marks if outcome.submission.student == "check-solution" else prove_zero
+            proofs.append(prove(db_url, outcome))
     except Exception as error:  # one broken assignment must not hide the others' reports
-        report.failures.append(f"check crashed: {type(error).__name__}: {error}")
+        proofs.append((False, f"check crashed: {type(error).__name__}: {error}"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    report.passed = [message for ok, message in proofs if ok]
+    report.failures = [message for ok, message in proofs if not ok]
     report.seconds = time.monotonic() - start
     return report
 
@@ -143,6 +150,8 @@ def check(course: Course, assignments: list[str], *, jobs: int, limits: Limits) 
     outer = max(1, min(jobs, len(assignments)))
     inner = max(1, min(2, jobs // outer))
     print(f"checking {len(assignments)} assignment(s), {outer} at a time")
+    if sandbox_problem():  # solutions/ and the release are the course's own, trusted code
+        print(f"note: checking without the sandbox: {sandbox_problem()}")
     with ThreadPoolExecutor(max_workers=outer) as pool:
         reports = list(pool.map(lambda a: check_assignment(course, a, limits, inner), assignments))
     failed = 0

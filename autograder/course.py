@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from autograder.protocol import sqlite_url
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -34,7 +35,7 @@ class Course:
 
     @property
     def default_db_url(self) -> str:
-        return "sqlite:///" + str(self.root / "gradebook.db")
+        return sqlite_url(self.root / "gradebook.db")
 
     def assignments(self) -> list[str]:
         if not self.solutions.is_dir():
@@ -99,8 +100,3 @@ def _drop_widget_state(path: Path) -> None:
 def read_notebook(path: Path):
     return nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
 
-
-def copy_tree(src: Path, dst: Path) -> None:
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)

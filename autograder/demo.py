@@ -2,37 +2,49 @@
 
 demo-solutions submits solutions/; demo-blank submits the untouched release;
 demo-mistakes submits the release with the solutions filled in and the
-plausible mistakes of mistakes.py applied.
+plausible mistakes of ``MISTAKES`` applied.
 """
 from __future__ import annotations
 
-import os
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 
-from autograder.commands import grade_command
 from autograder.course import Course, CourseError
-from autograder.mistakes import MISTAKES
-from autograder.sandbox import Limits
+from autograder.grade import grade_command
+from autograder.protocol import SOLUTION_REGION, grade_id, nbgrader_meta, sqlite_url
+from autograder.sandbox import Limits, sandbox_problem
 
-SOLUTION_REGION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
-
-
-def _grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+# Plausible mistakes for the third student: assignment -> solution cell grade_id ->
+# (text in the solution, replacement). An entry that no longer matches its notebook is
+# skipped; an assignment without a matching entry gets its first exercise left as the
+# untouched stub, so every assignment shows the student losing some points.
+MISTAKES: dict[str, dict[str, tuple[str, str]]] = {
+    # 00_fixture is the tests' tiny assignment: softmax without the max shift
+    # is right; over the wrong axis is a classic.
+    "00_fixture": {"softmax": ("dim=-1, keepdim=True).values", "dim=0, keepdim=True).values")},
+    "01_rnn_recap": {
+        # a dropped bias; sigmoid on the LSTM candidate; the GRU update gate the wrong way round.
+        "rnn_cell_step": ("+ b)", ")"),
+        "lstm_cell": ("torch.tanh(g)", "torch.sigmoid(g)"),
+        "gru_cell": ("(1 - z) * n + z * h", "z * n + (1 - z) * h"),
+    },
+    "03_self_attention": {"scaled_dot_product_attention": ("/ math.sqrt(d_k)", "")},
+    "04_multi_head_attention": {"split_heads": (".transpose(1, 2)", "")},
+    "05_positional_encoding": {"sinusoidal_encoding": ("10000", "1000")},
+    "06_add_norm_ffn": {"layer_norm": ("unbiased=False", "unbiased=True")},
+    "07_decoder_masking": {"causal_mask": ("diagonal=1", "diagonal=0")},
+}
 
 
 def with_mistakes(assignment: str, release_nb, solution_nb):
     """The release with every solution cell filled in, then the table's edits."""
-    solutions = {_grade_id(c): c.source for c in solution_nb.cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    solutions = {grade_id(c): c.source for c in solution_nb.cells if nbgrader_meta(c).get("solution")}
     edits = MISTAKES.get(assignment, {})
     applied = False
     for cell in release_nb.cells:
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid not in solutions:
             continue
         source = SOLUTION_REGION.sub(lambda m: m.group(1), solutions[gid])
@@ -41,11 +53,11 @@ def with_mistakes(assignment: str, release_nb, solution_nb):
             applied = True
         cell.source = source
     if not applied:  # no table entry matches: the student skipped the first exercise
-        first = next((c for c in solution_nb.cells if _grade_id(c) in solutions and c.cell_type == "code"), None)
+        first = next((c for c in solution_nb.cells if grade_id(c) in solutions and c.cell_type == "code"), None)
         for cell in release_nb.cells:
-            if first is not None and _grade_id(cell) == _grade_id(first):
+            if first is not None and grade_id(cell) == grade_id(first):
                 cell.source = SOLUTION_REGION.sub("# YOUR CODE HERE\nraise NotImplementedError()\n",
-                                                  solutions[_grade_id(first)])
+                                                  solutions[grade_id(first)])
     return release_nb
 
 
@@ -73,6 +85,9 @@ def demo(course: Course, *, out_dir: Path, jobs: int, limits: Limits) -> int:
     submissions = out_dir / "submitted"
     build_students(course, submissions)
     print(f"demo: 3 students x {len(course.assignments())} assignment(s), {jobs} in parallel")
+    problem = sandbox_problem()
+    if problem:  # the demo's students are built from this repository: trusted code
+        print(f"note: grading the demo without the sandbox: {problem}")
     return grade_command(course, submissions, assignment=None,
-                         db_url="sqlite:///" + str(out_dir / "gradebook.db"), out_dir=out_dir,
-                         jobs=jobs, limits=limits, feedback=True, progress=True)
+                         db_url=sqlite_url(out_dir / "gradebook.db"), out_dir=out_dir,
+                         jobs=jobs, limits=limits, feedback=True, progress=True, sandboxed=problem is None)

@@ -1,8 +1,9 @@
 """Feedback without hidden tests: an nbgrader preprocessor for generate_feedback.
 
 nbgrader 0.9 keeps hidden tests in feedback. This removes the hidden block from
-every cell's source and scrubs outputs that quote it (a traceback shows the
-failing line, which may be a hidden one).
+every cell's source and scrubs every output that quotes a hidden line: a
+traceback shows the failing line, which may be a hidden one, and a submission
+that captured a test cell's code while it ran may print it from any cell.
 """
 from __future__ import annotations
 
@@ -10,23 +11,12 @@ import re
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+from autograder.protocol import hidden_lines
+
 REDACTED = "(a hidden test failed here; its code is not shown)"
+MIN_QUOTE = 12
 # Tracebacks are coloured; a hidden line is only recognisable without the codes.
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def hidden_lines(source: str) -> list[str]:
-    """Non-trivial lines inside hidden-test blocks (what must not leak)."""
-    lines, inside = [BEGIN, END] if BEGIN in source else [], False
-    for line in source.splitlines():
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        elif inside and len(line.strip()) > 3:
-            lines.append(line.strip())
-    return lines
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -41,11 +31,15 @@ class StripHiddenTests(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         clear = ClearHiddenTests()
+        # Any cell may quote any hidden line; short ones ("pass") only count in their own cell.
+        anywhere = {line for cell in nb.cells for line in hidden_lines(cell.source) if len(line) >= MIN_QUOTE}
         for cell in nb.cells:
-            secrets = hidden_lines(cell.source)
+            own = hidden_lines(cell.source)
+            if own:
+                clear._remove_hidden_test_region(cell)
+            secrets = sorted(anywhere | set(own))
             if not secrets:
                 continue
-            clear._remove_hidden_test_region(cell)
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     output["traceback"] = [_scrub(line, secrets) for line in output.get("traceback", [])]

@@ -14,6 +14,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # nbgrader imports our feedback preprocessor by dotted name.
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+from autograder.protocol import COURSE_ID, sqlite_url  # noqa: E402
 
 c.CourseDirectory.root = REPO_ROOT
 c.CourseDirectory.source_directory = "solutions"
@@ -21,14 +22,17 @@ c.CourseDirectory.release_directory = "course"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.course_id = "transformers"
+c.CourseDirectory.course_id = COURSE_ID
 # gitignored; PostgreSQL etc. through `python -m autograder grade --db-url`.
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(REPO_ROOT, "gradebook.db")
+c.CourseDirectory.db_url = sqlite_url(os.path.join(REPO_ROOT, "gradebook.db"))
 # JupyterLab's Assignment List needs an exchange folder that exists. Students get
 # their notebooks from course/, so it stays empty unless an instructor uses
 # nbgrader's own release/collect.
 c.Exchange.root = os.path.join(REPO_ROOT, ".exchange")
-os.makedirs(c.Exchange.root, exist_ok=True)
+try:
+    os.makedirs(c.Exchange.root, exist_ok=True)
+except OSError:  # a read-only copy of this file (the grading sandbox) has no exchange to create
+    pass
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 
 # Every notebook runs on the stock Python kernel whatever the student's

@@ -3,10 +3,10 @@
 The executed notebook came out of a process that ran student code, so it is
 evidence, not truth. For every grade cell in the *course* gradebook we find the
 executed cell with that grade_id, require its source to be exactly the
-canonical source plus the seal line the worker appended, require the seal's
-pass marker in its output (so a swallowed exception earns nothing), and then
-let nbgrader's own `determine_grade` decide from canonical metadata and the
-outputs.
+canonical source, require the worker's seal verdict for it (the kernel proved
+with the one-time key that the test ran to its end untampered, see
+``protocol.py``), and then let nbgrader's own ``determine_grade`` decide from
+canonical metadata and the outputs.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import nbformat
 from nbgrader.api import Gradebook
 from nbgrader.utils import determine_grade
 
-from autograder.worker import seal_line
+from autograder.protocol import PREAMBLE_TAG, RAISED, grade_id
 
 
 @dataclass
@@ -62,11 +62,10 @@ def is_autograded_test(cell: CanonicalCell) -> bool:
     return cell.max_score is not None and cell.cell_type == "code" and not cell.solution
 
 
-def pass_marker(nonce: str, grade_id: str) -> str:
-    return f"[tc-pass {nonce}:{grade_id}]"
-
-
-def score_notebook(canonical: dict[str, CanonicalCell], executed_json: str | None, nonce: str) -> NotebookScore:
+def score_notebook(canonical: dict[str, CanonicalCell], executed_json: str | None,
+                   seals: dict | None = None) -> NotebookScore:
+    """Points per grade cell. `seals` maps grade_id -> {"sealed": bool, "why": str} (from the worker)."""
+    seals = seals or {}
     max_scores = {n: c.max_score for n, c in canonical.items() if c.max_score is not None}
     zero = NotebookScore({n: 0.0 for n in max_scores}, max_scores)
     if executed_json is None:
@@ -78,9 +77,9 @@ def score_notebook(canonical: dict[str, CanonicalCell], executed_json: str | Non
         return zero
     by_id: dict[str, list] = {}
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id:
-            by_id.setdefault(grade_id, []).append(cell)
+        gid = grade_id(cell)
+        if gid:
+            by_id.setdefault(gid, []).append(cell)
 
     result = NotebookScore({}, max_scores)
     for name, canon in canonical.items():
@@ -97,7 +96,7 @@ def score_notebook(canonical: dict[str, CanonicalCell], executed_json: str | Non
             continue
         cell = found[0]
         if is_autograded_test(canon):
-            result.scores[name] = _score_test(canon, cell, nonce, result.notes)
+            result.scores[name] = _score_test(canon, cell, seals.get(name), result.notes)
         else:
             judged = copy.deepcopy(cell)
             judged.cell_type = canon.cell_type
@@ -111,49 +110,25 @@ def score_notebook(canonical: dict[str, CanonicalCell], executed_json: str | Non
     return result
 
 
-def _score_test(canon: CanonicalCell, cell, nonce: str, notes: list[str]) -> float:
-    if cell.cell_type != "code" or cell.source != canon.source + seal_line(nonce, canon.name):
+def _score_test(canon: CanonicalCell, cell, seal: dict | None, notes: list[str]) -> float:
+    if cell.cell_type != "code" or cell.source != canon.source:
         notes.append(f"test cell '{canon.name}' was not the original test: 0 points")
         return 0.0
-    marker = pass_marker(nonce, canon.name)
-    outputs = strip_markers(cell.get("outputs", []), nonce)
-    sealed = any(o.get("output_type") == "stream" and o.get("name") == "stdout" and marker in o.get("text", "")
-                 for o in cell.get("outputs", []))
     judged = nbformat.v4.new_code_cell(canon.source)
     judged.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": canon.name,
                                    "points": canon.max_score, "locked": True, "schema_version": 3}
-    judged.outputs = outputs
+    judged.outputs = cell.get("outputs", [])
     score, _ = determine_grade(judged, None)
-    if not sealed and score:
-        notes.append(f"test cell '{canon.name}' did not run to its end "
-                     "(an exception was swallowed, or output was suppressed): 0 points")
-        return 0.0
-    return float(score or 0.0)
+    if seal and seal.get("sealed"):
+        return float(score or 0.0)
+    why = (seal or {}).get("why") or "the test cell did not run to its end"
+    if score or (seal and why != RAISED):   # a test that simply failed needs no note
+        notes.append(f"test cell '{canon.name}' did not run to its end untampered ({why}): 0 points")
+    return 0.0
 
 
-def strip_markers(outputs: list, nonce: str) -> list:
-    """Outputs without the seal's pass markers (and without streams left empty)."""
-    kept = []
-    prefix = f"[tc-pass {nonce}:"
-    for output in outputs:
-        if output.get("output_type") == "stream" and prefix in output.get("text", ""):
-            output = copy.deepcopy(output)
-            output["text"] = "\n".join(l for l in output["text"].split("\n") if prefix not in l)
-            if not output["text"].strip():
-                continue
-        kept.append(output)
-    return kept
-
-
-def clean_for_instructor(executed_json: str, canonical: dict[str, CanonicalCell], nonce: str):
-    """The executed notebook minus the autograder's preamble cell and seal lines."""
+def clean_for_instructor(executed_json: str):
+    """The executed notebook minus the autograder's preamble cell."""
     nb = nbformat.reads(executed_json, as_version=4)
-    nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("autograder") != "preamble"]
-    for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in canonical and cell.cell_type == "code":
-            suffix = seal_line(nonce, grade_id)
-            if cell.source.endswith(suffix):
-                cell.source = cell.source[: -len(suffix)]
-            cell.outputs = strip_markers(cell.outputs, nonce)
+    nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("autograder") != PREAMBLE_TAG]
     return nb

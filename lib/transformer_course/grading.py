@@ -17,19 +17,33 @@ snapshots the comparison functions (``torch.allclose``, ``torch.isclose``,
 use, and its own public functions (objects and code objects). Every check first
 verifies that none of them was replaced and fails, naming what was replaced,
 if one was; internally it only uses the snapshotted originals. Assigning to
-this module's public names raises ``AttributeError``. The autograder ends every
-test cell with ``_seal(...)``, which repeats the verification and prints the
-pass marker that the grader requires, so an exception swallowed by a custom
-exception handler (``set_custom_exc``, ``sys.excepthook``) earns nothing.
+this module's public names raises ``AttributeError``. The autograder's
+seal: its first, hidden cell calls ``_arm(path)`` before any student code,
+which reads a one-time key from ``path``, deletes the file and snapshots the
+IPython machinery that runs cells. After every test cell the autograder asks
+the kernel for ``_seal(challenge)`` out of band (a ``user_expressions`` entry of
+that cell's execute request, evaluated only when the cell raised nothing).
+``_seal`` refuses, naming the reason, when the code that ran is not the cell
+that was sent (an input transformer); an AST transformer, trace function or
+notebook-defined event callback is registered;
+IPython's or ipykernel's cell-running methods were replaced; this module is
+not the one in ``sys.modules`` or in the notebook's namespace; notebook code
+replaced a function of this library, ``torch``, ``torch.nn.functional``,
+``torch.Tensor``, ``torch.nn``'s layers or ``numpy``; or ``verify_untampered``
+fails. Otherwise it returns an HMAC of the challenge under the key. A cell that
+raised gets no seal whatever handled the exception (``set_custom_exc``,
+``sys.excepthook``): the kernel evaluates the seal only for cells that ran to
+their end. Nothing in a cell's source or output carries the seal, so a
+rewritten test cell earns nothing, and a fake module cannot answer without the
+key.
 
-These measures stop accidents and casual cheating, not a determined attacker:
-student code runs in the same Python process as the tests, so it can, for
-instance, replace ``sys.modules['transformer_course.grading']`` before the tests
-import it, rewrite test cells with IPython input transformers to print the
-marker themselves, or patch functions that are not in the snapshot (say
-``torch.Tensor.__sub__``). The autograder therefore also restores test cells
-from the gradebook and reads scores from trusted data; a suspicious grade is
-worth a human look in the formgrader.
+These measures stop accidents and casual or moderately determined cheating,
+not a determined attacker: student code runs in the same Python process as the
+tests, so code that digs the key's HMAC object out of memory (``gc``, closures,
+frames, ``ctypes``), intercepts the kernel's messages, or patches what no check
+watches can still forge a pass. The autograder therefore also restores test
+cells from the gradebook, reads scores from trusted data, and flags
+submissions whose source uses such idioms for review (``autograder/README.md``).
 """
 from __future__ import annotations
 
@@ -610,21 +624,209 @@ def randomize_parameters(module, generator, scale=0.5):
 
 
 # --------------------------------------------------------------------------
-# The autograder's end-of-test-cell seal (see module docstring).
+# The autograder's seal (see module docstring).
 # --------------------------------------------------------------------------
 
-def _seal(token):
-    """Verify nothing was replaced, then print the pass marker for `token`."""
-    verify_untampered()
-    sys.stdout.write(f"\n[tc-pass {token}]\n")
-    sys.stdout.flush()
+import hmac as _hmac  # noqa: E402
+import os.path as _os_path  # noqa: E402
+from os import remove as _os_remove  # noqa: E402
+
+# What turns a cell into running code, or reports how it ran: get_ipython().<name>.
+_CELL_MACHINERY = ("kernel", "input_transformer_manager", "history_manager", "compile",
+                   "prefilter_manager", "display_formatter", "events")
+_HOOK_LISTS = ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")
+_MANAGER_LISTS = ("cleanup_transforms", "line_transforms", "token_transformers")
+# Namespaces whose functions tests use as references; notebook code must not replace them.
+_REFERENCE_MODULES = ("torch", "torch.nn", "torch.nn.functional", "numpy")
+_FUNCTIONS = (types.FunctionType, types.MethodType)
+# set_custom_exc installs this; harmless for the seal: a cell that raised is never sealed.
+_IGNORED_ATTRIBUTES = ("CustomTB",)
+_list, _sorted, _set = list, sorted, set
+
+
+def _methods(cls):
+    """The function-valued entries of a class's own namespace."""
+    return {k: v for k, v in vars(cls).items()
+            if _isinstance(v, (types.FunctionType, classmethod, staticmethod, property))}
+
+
+def _machinery(shell):
+    objects = {"shell": shell}
+    for name in _CELL_MACHINERY:
+        if getattr(shell, name, None) is not None:
+            objects[name] = getattr(shell, name)
+    return objects
+
+
+def _changed(now, then):
+    return _sorted(k for k in _set(now) | _set(then) if now.get(k) is not then.get(k))
+
+
+def _same_list(now, then):
+    return _len(now) == _len(then) and all(a is b for a, b in zip(now, then))
+
+
+def _notebook_defined(obj, user_globals):
+    """True for a function, method, lambda, class or callable instance defined in a notebook cell."""
+    kind = type(obj)
+    if kind is types.FunctionType:
+        return obj.__globals__ is user_globals
+    if kind is types.MethodType:
+        return _notebook_defined(obj.__func__, user_globals)
+    if kind is type or issubclass(kind, type):
+        return obj.__module__ == "__main__"
+    return kind.__module__ == "__main__" and callable(obj)
+
+
+def _replaced(namespace, prefix, user_globals):
+    """Names in `namespace` bound to notebook-defined objects (the fast path: most are not functions)."""
+    found = []
+    function, method, main = types.FunctionType, types.MethodType, "__main__"
+    for name, value in _list(namespace.items()):
+        kind = type(value)
+        if kind is function:
+            if value.__globals__ is user_globals:
+                found.append(prefix + name)
+        elif kind is method or kind.__module__ == main or (issubclass(kind, type) and value.__module__ == main):
+            if _notebook_defined(value, user_globals):
+                found.append(prefix + name)
+    return found
+
+
+def _instance_functions(obj):
+    return {k: v for k, v in vars(obj).items() if _isinstance(v, _FUNCTIONS) and k not in _IGNORED_ATTRIBUTES}
+
+
+def _snapshot(shell):
+    machinery = _machinery(shell)
+    classes = {}
+    for obj in machinery.values():
+        for cls in type(obj).__mro__:
+            if cls.__module__.split(".")[0] in ("IPython", "ipykernel"):
+                classes[cls] = _methods(cls)
+    return {
+        "shell": shell,
+        "globals": shell.user_global_ns,
+        "objects": {name: (obj, _instance_functions(obj)) for name, obj in machinery.items()},
+        "classes": classes,
+        "hooks": {name: _list(getattr(shell, name)) for name in _HOOK_LISTS},
+        "manager": {name: _list(getattr(shell.input_transformer_manager, name, []))
+                    for name in _MANAGER_LISTS},
+        "handlers": dict(getattr(machinery.get("kernel"), "shell_handlers", None) or {}),
+        "transform": type(shell.input_transformer_manager),
+        "modules": {name: sys.modules.get(name) for name in ("transformer_course", __name__)},
+        "library": _os_path.dirname(_os_path.abspath(__file__)),
+    }
+
+
+def _seal_problems(state):
+    """Why the cell that just ran cannot be trusted (an empty list when it can)."""
+    problems = []
+    shell, user_globals = state["shell"], state["globals"]
+    try:
+        verify_untampered()
+    except TamperingError as error:
+        problems.append(str(error).split(";")[0])
+    from IPython import get_ipython as current_shell
+    if current_shell() is not shell or shell.user_global_ns is not user_globals:
+        return problems + ["the IPython shell or its namespace was replaced"]
+    for name in _HOOK_LISTS:
+        if not _same_list(_list(getattr(shell, name)), state["hooks"][name]):
+            problems.append(f"an IPython hook was registered or removed (get_ipython().{name})")
+    for name in _MANAGER_LISTS:
+        if not _same_list(_list(getattr(shell.input_transformer_manager, name, [])), state["manager"][name]):
+            problems.append(f"IPython's input transformations were changed ({name})")
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        problems.append("a trace or profile function is set (sys.settrace / sys.setprofile)")
+    for name, (obj, functions) in state["objects"].items():
+        if (shell if name == "shell" else getattr(shell, name, None)) is not obj:
+            problems.append(f"get_ipython().{name} was replaced")
+            continue
+        changed = _changed(_instance_functions(obj), functions)
+        if changed:
+            problems.append(f"methods of get_ipython().{name} were replaced ({', '.join(changed[:5])})")
+    for cls, methods in state["classes"].items():
+        changed = _changed(_methods(cls), methods)
+        if changed:
+            problems.append(f"{cls.__module__}.{cls.__qualname__} was patched ({', '.join(changed[:5])})")
+    handlers = getattr(getattr(shell, "kernel", None), "shell_handlers", None)
+    if handlers is not None and _changed(handlers, state["handlers"]):
+        problems.append("the kernel's message handlers were replaced")
+    for event, callbacks in getattr(shell.events, "callbacks", {}).items():
+        if any(_notebook_defined(cb, user_globals) for cb in callbacks):
+            problems.append(f"a notebook function is registered on IPython's '{event}' event")
+    history = getattr(shell, "history_manager", None)
+    if history is not None and history.input_hist_raw:
+        raw, ran = history.input_hist_raw[-1], history.input_hist_parsed[-1]
+        if state["transform"]().transform_cell(raw).strip() != ran.strip():
+            problems.append("the code that ran is not the test cell that was sent (an input transformer)")
+    for name, module in state["modules"].items():
+        if sys.modules.get(name) is not module:
+            problems.append(f"sys.modules[{name!r}] was replaced")
+    package = sys.modules.get("transformer_course")
+    if getattr(package, "grading", _MODULE) is not _MODULE:
+        problems.append("transformer_course.grading was replaced")
+    if user_globals.get("grading", _MODULE) is not _MODULE:
+        problems.append("the name 'grading' no longer refers to transformer_course.grading")
+    alias = user_globals.get("tc", package)
+    if alias is not package and hasattr(alias, "grading"):
+        problems.append("the name 'tc' no longer refers to transformer_course")
+    replaced = []
+    for name, module in _list(sys.modules.items()):
+        if name.split(".")[0] == "transformer_course" and module is not None:
+            origin = getattr(module, "__file__", None) or ""
+            if not _os_path.abspath(origin).startswith(state["library"]):
+                problems.append(f"the module {name} is not the library's")
+                continue
+        elif name not in _REFERENCE_MODULES or module is None:
+            continue
+        replaced += _replaced(vars(module), f"{name}.", user_globals)
+    for cls in [torch.Tensor] + [v for v in _list(vars(torch.nn).values()) if _isinstance(v, type)]:
+        replaced += _replaced(vars(cls), f"{cls.__module__}.{cls.__qualname__}.", user_globals)
+    if replaced:
+        problems.append(f"notebook code replaced {', '.join(_sorted(replaced)[:5])}")
+    return problems
+
+
+def _make_seal():
+    state = {}
+
+    def _arm(key_path):
+        """Once, from the autograder's first cell: take the key, snapshot the cell machinery."""
+        if state:
+            raise TamperingError("the grading seal was armed already")
+        from IPython import get_ipython as current_shell
+        shell = current_shell()
+        if shell is None:
+            raise TamperingError("the grading seal needs an IPython kernel")
+        with open(key_path, "rb") as f:
+            key = f.read()
+        _os_remove(key_path)
+        state.update(_snapshot(shell), mac=_hmac.new(key, digestmod="sha256"))
+
+    def _seal(challenge):
+        """The HMAC of `challenge` under the key, or TamperingError naming what is wrong."""
+        if not state:
+            raise TamperingError("the grading seal was never armed")
+        problems = _seal_problems(state)
+        if problems:
+            raise TamperingError("; ".join(problems))
+        mac = state["mac"].copy()
+        mac.update(str(challenge).encode())
+        return mac.hexdigest()
+
+    return _arm, _seal
+
+
+_arm, _seal = _make_seal()
+del _make_seal
 
 
 # Public names and their code, checked by verify_untampered().
 _MODULE = sys.modules[__name__]
-_PROTECTED = frozenset(__all__) | {"_seal", "_forbid_cm", "_forbid_impl", "_assert_close", "_ORIGINAL", "_ORIGINAL_CODE", "_OWN", "_OWN_CODE", "_MODULE"}
+_PROTECTED = frozenset(__all__) | {"_seal", "_arm", "_forbid_cm", "_forbid_impl", "_assert_close", "_ORIGINAL", "_ORIGINAL_CODE", "_OWN", "_OWN_CODE", "_MODULE"}
 _OWN = {name: _MODULE.__dict__[name]
-        for name in __all__ + ["_seal", "_assert_close", "_diagnose", "_name_mistake", "_forbid_impl", "_forbid_cm"]}
+        for name in __all__ + ["_seal", "_arm", "_assert_close", "_diagnose", "_name_mistake", "_forbid_impl", "_forbid_cm"]}
 _OWN_CODE = {name: obj.__code__ for name, obj in _OWN.items() if isinstance(obj, types.FunctionType)}
 
 

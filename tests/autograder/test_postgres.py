@@ -129,11 +129,12 @@ def _students(folder: Path) -> list[str]:
     return students
 
 
-def _grade(submissions: Path, out: Path, db_url: str):
+def _grade(submissions: Path, out: Path, db_url: str, sandbox: bool):
     env = dict(os.environ, TC_DEVICE="cpu", PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "lib")]))
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out),
-                           "--db-url", db_url, "--jobs", "2", "--no-progress", "--no-feedback"],
+                           "--db-url", db_url, "--jobs", "2", "--no-progress", "--no-feedback",
+                           *([] if sandbox else ["--no-sandbox"])],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return time.monotonic() - start
@@ -148,12 +149,12 @@ def _scores(db_url: str, students: list[str]) -> dict:
         return {(s, c): gb.find_grade(c, ASSIGNMENT, ASSIGNMENT, s).score for s in students for c in cells}
 
 
-def test_class_graded_into_postgres_equals_sqlite(postgres_url, tmp_path):
+def test_class_graded_into_postgres_equals_sqlite(postgres_url, tmp_path, sandbox):
     submissions = tmp_path / "submitted"
     students = _students(submissions)
     sqlite_url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    _grade(submissions, tmp_path / "out-postgres", postgres_url)
-    _grade(submissions, tmp_path / "out-sqlite", sqlite_url)
+    _grade(submissions, tmp_path / "out-postgres", postgres_url, sandbox)
+    _grade(submissions, tmp_path / "out-sqlite", sqlite_url, sandbox)
     in_postgres, in_sqlite = _scores(postgres_url, students), _scores(sqlite_url, students)
     assert len(in_postgres) >= len(students), "no grade cells recorded"
     differ = {k: (in_postgres[k], in_sqlite.get(k)) for k in in_postgres if in_postgres[k] != in_sqlite.get(k)}
