@@ -14,6 +14,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # nbgrader imports our feedback preprocessor by dotted name.
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+from autograder.cleaning import generate_assignment_preprocessors  # noqa: E402
 
 c.CourseDirectory.root = REPO_ROOT
 c.CourseDirectory.source_directory = "solutions"
@@ -40,6 +41,11 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
+
+# nbgrader's own steps, then autograder/cleaning.py drops what running the solution
+# left in the metadata (widget state, execution timings): stock generate_assignment,
+# the formgrader's Generate button and `make release` write the same course/.
+c.GenerateAssignment.preprocessors = generate_assignment_preprocessors()
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
