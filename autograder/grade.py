@@ -18,12 +18,13 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
+from autograder import settings
 from autograder.course import Course, generate
 from autograder.sandbox import Limits, prepare_workspace, run_submission
 from autograder.scoring import NotebookScore, canonical_cells, clean_for_instructor, score_notebook
 from autograder.submissions import Submission
 
-COURSE_ID = "transformers"
+COURSE_ID = settings.course_id()   # TC_COURSE_ID, as in the nbgrader configuration
 # nbgrader 0.9's gradebook code triggers SQLAlchemy 2 autoflush warnings that are harmless.
 warnings.filterwarnings("ignore", message=".*not in session.*")
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024

@@ -14,6 +14,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # nbgrader imports our feedback preprocessor by dotted name.
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+from autograder import settings  # noqa: E402
 from autograder.cleaning import generate_assignment_preprocessors  # noqa: E402
 
 c.CourseDirectory.root = REPO_ROOT
@@ -22,14 +23,17 @@ c.CourseDirectory.release_directory = "course"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.course_id = "transformers"
+# TC_COURSE_ID / TC_EXCHANGE_ROOT (autograder/settings.py): one-machine defaults,
+# set for a JupyterHub by autograder/hub/jupyterhub_config.py.
+c.CourseDirectory.course_id = settings.course_id()
 # gitignored; PostgreSQL etc. through `python -m autograder grade --db-url`.
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(REPO_ROOT, "gradebook.db")
-# JupyterLab's Assignment List needs an exchange folder that exists. Students get
-# their notebooks from course/, so it stays empty unless an instructor uses
-# nbgrader's own release/collect.
-c.Exchange.root = os.path.join(REPO_ROOT, ".exchange")
-os.makedirs(c.Exchange.root, exist_ok=True)
+# nbgrader's exchange. On one machine it is .exchange in the repository (JupyterLab's
+# Assignment List needs a folder that exists; it stays empty unless an instructor
+# uses nbgrader's own release/collect); on a hub the shared folder every server sees.
+c.Exchange.root = settings.exchange_root()
+if c.Exchange.root == settings.DEFAULT_EXCHANGE_ROOT:
+    os.makedirs(c.Exchange.root, exist_ok=True)
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 
 # Every notebook runs on the stock Python kernel whatever the student's
