@@ -14,3 +14,10 @@ torch.set_num_threads(1)
 def gen():
     """A seeded CPU generator, fresh for every test."""
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(scope="session")
+def transformers():
+    """Hugging Face transformers, the reference some tests compare against; those tests skip without it."""
+    return pytest.importorskip("transformers", reason="Hugging Face transformers is not installed "
+                                                       "(pip install -r requirements-dev.txt)")

@@ -150,7 +150,8 @@ def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
 def encoder_layer_parameter_count(d_model: int, d_ff: int, bias: bool = True) -> int:
     """The formula: 4 attention projections, two FFN matrices, two LayerNorms.
 
-    4 d^2 (+4d) + 2 d d_ff (+ d_ff + d) + 2 * 2d.
+    4 d^2 (+ 4d) + 2 d d_ff (+ d_ff + d) + 2 * 2d, the terms in brackets with ``bias``;
+    without it the LayerNorms keep their gains, 2d (as ``nn.TransformerEncoderLayer(bias=False)``).
     """
     attention = 4 * d_model * d_model + (4 * d_model if bias else 0)
     feed_forward = 2 * d_model * d_ff + ((d_ff + d_model) if bias else 0)

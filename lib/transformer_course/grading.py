@@ -389,7 +389,7 @@ def _assert_close(actual, expected, name, atol, rtol, hint, diagnose=True):
 def _qualname(obj):
     module = getattr(obj, "__module__", None) or ""
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", repr(obj))
-    if module.startswith("torch._C") or not module:
+    if module.startswith("torch._C") or not module or name.startswith("_VariableFunctionsClass."):
         for candidate in ("torch.nn.functional", "torch"):
             mod = sys.modules.get(candidate)
             if mod is not None and getattr(mod, getattr(obj, "__name__", ""), None) is obj:
@@ -523,7 +523,7 @@ def _matches(actual, expected, atol, rtol):
 
 
 def check_function(student_fn, reference_fn, make_inputs, *, name, trials=3, seed=0,
-                   atol=1e-5, rtol=1e-4, check_grad=False, mistakes=None, forbid=()):
+                   atol=1e-5, rtol=1e-4, check_grad=False, mistakes=None, forbid=(), hint=None, task=None):
     """Compare `student_fn` with `reference_fn` on `trials` seeded random inputs.
 
     `make_inputs(generator)` returns the arguments: a tuple (positional), a
@@ -531,7 +531,8 @@ def check_function(student_fn, reference_fn, make_inputs, *, name, trials=3, see
     respect to floating-point input tensors are compared too. `mistakes` maps
     an explanation to a known-wrong implementation; an output matching one
     names that explanation. Calling any of `forbid` from the student's code
-    fails the check.
+    fails the check, with a message that says what to write yourself (`task`,
+    default `name`). `hint` is added to a failure of the outputs' values.
     """
     verify_untampered()
     for trial in range(trials):
@@ -539,15 +540,15 @@ def check_function(student_fn, reference_fn, make_inputs, *, name, trials=3, see
         inputs = make_inputs(generator)
         student_in = _clone_inputs(inputs, check_grad)
         reference_in = _clone_inputs(inputs, check_grad)
-        with _forbid_cm(*forbid, task=name) if forbid else contextlib.nullcontext():
+        with _forbid_cm(*forbid, task=task or name) if forbid else contextlib.nullcontext():
             got = _call(student_fn, student_in)
         want = _call(reference_fn, reference_in)
         label = f"{name} (trial {trial + 1} of {trials}, seed {seed + trial})"
         try:
-            _assert_close(_detach(got), _detach(want), label, atol, rtol, None)
+            _assert_close(_detach(got), _detach(want), label, atol, rtol, hint)
         except _AssertionError as error:
             _name_mistake(error, got, mistakes, lambda wrong_fn: _call(wrong_fn, _clone_inputs(inputs, False)),
-                          lambda: _assert_close(_detach(got), _detach(want), label, atol, rtol, None, diagnose=False),
+                          lambda: _assert_close(_detach(got), _detach(want), label, atol, rtol, hint, diagnose=False),
                           atol, rtol)
             raise
         if check_grad:

@@ -26,13 +26,39 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
     return pe.float()
 
 
+def shift_matrix(k: int, d_model: int) -> torch.Tensor:
+    """``(d_model, d_model)`` matrix ``M_k`` with ``PE(p + k) = PE(p) @ M_k`` for every position ``p``.
+
+    ``PE`` is ``sinusoidal_encoding``'s table (rows are row vectors, columns
+    ``2i, 2i+1`` a sine and a cosine of frequency ``w_i``). ``M_k`` is
+    block-diagonal: pair ``i`` gets the rotation ``[[cos k w_i, -sin k w_i],
+    [sin k w_i, cos k w_i]]``, which holds no ``p``. ``k`` may be negative
+    (``M_{-k}`` is the transpose of ``M_k``).
+    """
+    if not isinstance(k, int) or isinstance(k, bool):
+        raise ValueError(f"k: expected an int offset, got {k!r}")
+    if not isinstance(d_model, int) or d_model < 2 or d_model % 2:
+        raise ValueError(f"d_model: expected a positive even int (sin/cos pairs), got {d_model!r}")
+    angles = k * torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    cos, sin = angles.cos(), angles.sin()
+    m = torch.zeros(d_model, d_model, dtype=torch.float64)
+    even, odd = torch.arange(0, d_model, 2), torch.arange(1, d_model, 2)
+    m[even, even], m[even, odd] = cos, -sin
+    m[odd, even], m[odd, odd] = sin, cos
+    return m.float()
+
+
 def add_positional_encoding(token_embeddings: torch.Tensor, pe: torch.Tensor, start: int = 0) -> torch.Tensor:
     """``token_embeddings * sqrt(d_model) + pe[start : start + T]`` for ``token_embeddings (B, T, d_model)``.
 
     ``pe`` is a ``(max_len, d_model)`` table (e.g. ``sinusoidal_encoding``). The
-    scale, from "Attention Is All You Need", lifts embeddings initialised with a
-    small spread to the size of the position vectors (entries in [-1, 1]) so
-    neither drowns the other.
+    scale, from "Attention Is All You Need", belongs with that paper's embedding
+    initialisation, standard deviation ``d_model ** -0.5`` (the table is shared
+    with the output layer, which wants small weights): rows of length about 1
+    become about ``sqrt(d_model)`` long, the size of a position vector
+    (``sqrt(d_model / 2)``). With ``nn.Embedding``'s default N(0, 1) rows are
+    already ``sqrt(d_model)`` long, and the scale makes the positions a small
+    perturbation.
     """
     if token_embeddings.dim() != 3 or pe.dim() != 2 or pe.shape[-1] != token_embeddings.shape[-1]:
         raise ValueError(f"token_embeddings (B, T, d) and pe (max_len, d): got {tuple(token_embeddings.shape)} "
@@ -86,7 +112,12 @@ class RotaryEmbedding(nn.Module):
     """Rotary position embedding (RoPE) for queries and keys ``(..., T, d_head)``.
 
     Rotates the pair (x[i], x[i + d_head/2]) by the angle pos * theta_i, so the
-    dot product of a rotated query and key depends only on their offset.
+    dot product of a rotated query and key depends only on their offset. This
+    is the "rotate-half" layout of GPT-NeoX and LLaMA's Hugging Face code; the
+    RoFormer paper pairs adjacent features (x[2i], x[2i+1]) instead. The two
+    differ only by a fixed permutation of the features, which learned query and
+    key projections absorb (checkpoints, though, must use the layout they were
+    trained with).
     """
 
     def __init__(self, d_head: int, max_len: int = 4096, base: float = 10000.0):

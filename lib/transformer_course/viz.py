@@ -70,22 +70,54 @@ def attention_heads(weights, x_labels=None, y_labels=None, titles: Sequence[str]
     return fig
 
 
-def positional_encoding_plot(pe, dims: Sequence[int] = (0, 1, 4, 5), ax=None):
-    """Heatmap of a ``(max_len, d_model)`` table beside a few of its columns as curves."""
+def positional_encoding_plot(pe, dims: Sequence[int] | None = None, ax=None):
+    """Heatmap of a ``(max_len, d_model)`` table beside a few of its columns as curves; returns the figure.
+
+    ``dims``: the columns drawn as curves (default: those of 0, 1, 4, 5 that exist).
+    ``ax``: None draws both panels on a new figure; one Axes gets the heatmap only;
+    a pair of Axes gets the heatmap and the curves, in that order. A figure the
+    caller made is left as it is laid out.
+    """
     p = _numpy(pe)
+    if p.ndim != 2:
+        raise ValueError(f"pe: expected a (max_len, d_model) table, got shape {tuple(p.shape)}")
+    if dims is None:
+        dims = [d for d in (0, 1, 4, 5) if d < p.shape[1]]
+    else:
+        dims = list(dims)
+        outside = [d for d in dims if not 0 <= d < p.shape[1]]
+        if outside:
+            raise ValueError(f"dims: expected columns in 0..{p.shape[1] - 1} of a table with d_model = "
+                             f"{p.shape[1]}, got {outside}")
     plt = _plt()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5)) if ax is None else (ax.figure, ax)
-    image = left.imshow(p.T, aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
+    own_figure = ax is None
+    if own_figure:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
+    elif _is_axes(ax):
+        fig, left, right = ax.figure, ax, None
+    elif isinstance(ax, (tuple, list)) and len(ax) == 2 and all(_is_axes(a) for a in ax):
+        (left, right), fig = ax, ax[0].figure
+    else:
+        raise ValueError(f"ax: expected None, one matplotlib Axes or a pair of them, got {type(ax).__name__}"
+                         + (f" of length {len(ax)}" if isinstance(ax, (tuple, list)) else ""))
+    image = left.imshow(p.T, aspect="auto", cmap="RdBu", vmin=-1, vmax=1, interpolation="nearest")
     left.set_xlabel("position")
     left.set_ylabel("dimension")
     fig.colorbar(image, ax=left)
-    for d in dims:
-        if d < p.shape[1]:
+    if right is not None:
+        for d in dims:
             right.plot(p[:, d], label=f"dim {d}")
-    right.set_xlabel("position")
-    right.legend(fontsize=8)
-    fig.tight_layout()
+        right.set_xlabel("position")
+        if dims:
+            right.legend(fontsize=8)
+    if own_figure:
+        fig.tight_layout()
     return fig
+
+
+def _is_axes(obj) -> bool:
+    from matplotlib.axes import Axes
+    return isinstance(obj, Axes)
 
 
 def loss_curves(curves: Mapping[str, Sequence[float]], ax=None, xlabel: str = "step", ylabel: str = "loss",

@@ -89,6 +89,13 @@ def test_parameter_count_formula():
     assert encoder_layer_parameter_count(512, 2048) == 3_152_384
 
 
+@pytest.mark.parametrize("d, f, bias", [(48, 80, False), (12, 30, True), (16, 16, False)])
+def test_parameter_count_formula_matches_torch(d, f, bias):
+    # bias=False in torch drops the linear biases and the LayerNorm shifts, keeping the gains
+    torch_layer = nn.TransformerEncoderLayer(d, 4, f, bias=bias, batch_first=True)
+    assert count_parameters(torch_layer) == encoder_layer_parameter_count(d, f, bias)
+
+
 def test_feed_forward_is_position_wise(gen):
     ff = FeedForward(8, 16)
     x = torch.randn(2, 5, 8, generator=gen)

@@ -6,8 +6,6 @@ from transformer_course.gpt import (GPT, IGNORE_INDEX, Block, GPTConfig, config_
                                     gpt_parameter_count, gpt_state_dict_from_hf, lm_loss, sample_next, top_k_filter,
                                     top_p_filter)
 
-transformers = pytest.importorskip("transformers")
-
 VOCAB, CONTEXT = 61, 24
 
 
@@ -16,7 +14,7 @@ def small_config(**overrides):
 
 
 @pytest.fixture(scope="module")
-def pair():
+def pair(transformers):
     """A random small GPT-2 from transformers and our GPT holding the same weights."""
     torch.manual_seed(0)
     hf_config = transformers.GPT2Config(vocab_size=VOCAB, n_positions=CONTEXT, n_embd=32, n_layer=2, n_head=4,

@@ -209,3 +209,18 @@ def test_tampering_with_own_code_and_builtins_is_detected(monkeypatch):
     monkeypatch.setattr(builtins, "AssertionError", Exception)
     with pytest.raises(grading.TamperingError, match="AssertionError"):
         grading.verify_untampered()
+
+
+def test_check_function_adds_the_hint_to_a_value_failure():
+    with pytest.raises(AssertionError, match="Hint: divide by sqrt") as info:
+        grading.check_function(lambda q, k, v: _reference(q, k, v) + 1, _reference, _inputs, name="attention",
+                               hint="divide by sqrt(d_k)")
+    assert "attention (trial 1 of 3" in str(info.value)
+
+
+def test_forbid_names_torch_functions_by_their_public_name():
+    student = lambda x, h, wx, wh, b: torch.rnn_tanh_cell(x, h, wx, wh, b, torch.zeros_like(b))  # noqa: E731
+    inputs = lambda g: (torch.randn(2, 3, generator=g), torch.randn(2, 4, generator=g), torch.randn(4, 3, generator=g),
+                        torch.randn(4, 4, generator=g), torch.randn(4, generator=g))  # noqa: E731
+    with pytest.raises(grading.ReferenceUsedError, match=r"your code called torch\.rnn_tanh_cell,"):
+        grading.check_function(student, student, inputs, name="rnn step", forbid=[torch.rnn_tanh_cell])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from transformer_course.positional import (LearnedPositionalEmbedding, RotaryEmbedding,
-                                           SinusoidalPositionalEncoding, sinusoidal_encoding)
+                                           SinusoidalPositionalEncoding, shift_matrix, sinusoidal_encoding)
 
 
 def test_seed_values_d_model_4():
@@ -33,6 +33,40 @@ def test_shift_by_k_is_a_fixed_linear_map():
         blocks.append(torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]]))
     rotation = torch.block_diag(*blocks).double()
     torch.testing.assert_close(pe[:-k] @ rotation, pe[k:])
+    torch.testing.assert_close(shift_matrix(k, d).double(), rotation, atol=1e-7, rtol=0)
+
+
+@pytest.mark.parametrize("k, d", [(1, 2), (7, 16), (50, 62), (-5, 10), (0, 6)])
+def test_shift_matrix_moves_every_position(k, d):
+    pe = sinusoidal_encoding(120, d).double()
+    m = shift_matrix(k, d)
+    assert m.dtype == torch.float32 and m.shape == (d, d)
+    m = m.double()
+    shifted, target = (pe[:120 - k] @ m, pe[k:]) if k >= 0 else (pe[-k:] @ m, pe[:120 + k])
+    torch.testing.assert_close(shifted, target, atol=1e-5, rtol=0)
+    torch.testing.assert_close(m @ m.T, torch.eye(d, dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(shift_matrix(-k, d).double(), m.T)
+
+
+@pytest.mark.parametrize("args, message", [((1.5, 4), "k: expected an int offset, got 1.5"),
+                                           ((True, 4), "k: expected an int offset"),
+                                           ((2, 5), "d_model: expected a positive even int")])
+def test_shift_matrix_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        shift_matrix(*args)
+
+
+def test_rotary_halves_layout_is_a_permutation_of_the_adjacent_pairs_layout(gen):
+    d, T = 8, 6
+    rope = RotaryEmbedding(d, max_len=T)
+    x = torch.randn(T, d, generator=gen)
+    angles = torch.arange(T, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, d, 2) / d)
+    cos, sin = angles.cos().float(), angles.sin().float()
+    adjacent = torch.empty_like(x)                     # RoFormer: rotate (x[2i], x[2i+1])
+    adjacent[:, 0::2] = x[:, 0::2] * cos - x[:, 1::2] * sin
+    adjacent[:, 1::2] = x[:, 0::2] * sin + x[:, 1::2] * cos
+    perm = torch.cat([torch.arange(0, d, 2), torch.arange(1, d, 2)])
+    torch.testing.assert_close(rope(x[:, perm]), adjacent[:, perm])
 
 
 def test_modules_add_positions_and_reject_long_inputs():
