@@ -139,3 +139,12 @@ def test_the_hub_configuration_reads_the_same_settings(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == want
+
+
+@pytest.mark.parametrize("name", ["jupyterhub_config.py", "nbgrader_config.py", "instructor_nbgrader_config.py"])
+def test_scaling_guide_quotes_the_hub_files_as_they_are(name):
+    """SCALING.md shows the files tests/hub runs, not a copy that drifts."""
+    guide = (REPO / "autograder" / "SCALING.md").read_text()
+    text = (REPO / "autograder" / "hub" / name).read_text()
+    assert f"```python\n{text}```" in guide, f"autograder/SCALING.md does not quote autograder/hub/{name} verbatim"
+    assert f"`autograder/hub/{name}`" in guide

@@ -195,10 +195,12 @@ class Accounts:
         self.group_made = True
         for name in self.names:
             groups = [] if name == INSTRUCTOR else ["--groups", GROUP]
-            run(["useradd", "--create-home", "--home-dir", str(self.home(name)), "--comment", TAG,
-                 "--shell", "/bin/bash", "--user-group", *groups, name])
+            # as SCALING.md says: private homes (Debian's useradd makes them 0755 otherwise)
+            run(["useradd", "--create-home", "-K", "HOME_MODE=0700", "--home-dir", str(self.home(name)),
+                 "--comment", TAG, "--shell", "/bin/bash", "--user-group", *groups, name])
             self.made.append(name)
-            self.home(name).chmod(0o700)       # Debian's useradd makes 0755 homes
+            if stat.S_IMODE(self.home(name).stat().st_mode) != 0o700:   # a useradd without HOME_MODE
+                self.home(name).chmod(0o700)
             self.passwords[name] = "Tc-" + secrets.token_urlsafe(12)
             run(["chpasswd"], input=f"{name}:{self.passwords[name]}\n")
 
@@ -340,11 +342,9 @@ class CourseHub:
         return self.exchange / COURSE_ID
 
     def install(self) -> None:
-        # /srv/nbgrader/exchange: everyone may create folders in it, nobody may delete another's
-        self.exchange.mkdir(parents=True)
-        for folder in (self.base / "srv", self.base / "srv" / "nbgrader"):
-            folder.chmod(0o755)
-        self.exchange.chmod(0o1777)
+        # /srv/nbgrader/exchange, made as SCALING.md says: everyone may create folders in it,
+        # nobody may delete another's
+        run(["install", "-d", "-m", "1777", str(self.exchange)])
         # /etc/jupyter/nbgrader_config.py, as the file in autograder/hub/
         self.etc_jupyter.mkdir(parents=True)
         (self.base / "etc").chmod(0o755)
@@ -363,8 +363,7 @@ class CourseHub:
         for name in self.accounts.names:
             write_lab_settings(self.accounts.home(name) / ".jupyter" / "lab" / "user-settings")
             chown_tree(self.accounts.home(name), name)
-        self.state.mkdir(parents=True)
-        self.state.chmod(0o700)
+        run(["install", "-d", "-m", "700", str(self.state)])
 
     def config_file(self) -> Path:
         path = self.state / "jupyterhub_config.py"
