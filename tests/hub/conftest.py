@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hub_harness import (INSTRUCTOR, SCREENSHOTS, Accounts, CourseHub, Reach, ensure_proxy, pam_works,
-                         require_root_tools)
+from hub_harness import (INSTRUCTOR, SCREENSHOTS, Accounts, CourseHub, Reach, ensure_bubblewrap, ensure_proxy,
+                         pam_works, require_root_tools)
 from lab_harness import CHROMIUM_ARGS, ensure_chromium
 
 
@@ -20,6 +20,7 @@ from lab_harness import CHROMIUM_ARGS, ensure_chromium
 def chromium() -> Path:
     require_root_tools()
     ensure_proxy()
+    ensure_bubblewrap()
     return ensure_chromium()
 
 

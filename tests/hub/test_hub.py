@@ -322,6 +322,9 @@ def test_a_class_on_jupyterhub(hub, browser):
         grading_seconds = time.monotonic() - graded_at
         (hub.log_path.parent / "grade.log").write_text(proc.stdout + proc.stderr)
         assert proc.returncode == 0, f"grading failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        isolation = [line for line in proc.stdout.splitlines() if line.startswith("sandbox:")]
+        if isolation:      # the autograder says how it isolated each submission: the sandbox, not --no-sandbox
+            assert "bubblewrap" in isolation[0], isolation[0]
 
     with teacher.step("every score, cell by cell, in the gradebook and grades.csv"):
         from nbgrader.api import Gradebook
