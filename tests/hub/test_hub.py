@@ -167,8 +167,10 @@ def answer(ui: HubPage, role: str) -> None:
         page.keyboard.insert_text(typed[grade_id])
         page.keyboard.press("Shift+Enter" if cell.cell_type == "markdown" else "Escape")
     page.keyboard.press("Control+s")
-    page.locator(".jp-NotebookPanel.jp-mod-current .jp-mod-dirty, .lm-TabBar-tab.jp-mod-current.jp-mod-dirty").first \
-        .wait_for(state="detached", timeout=60_000)
+    page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached", timeout=60_000)
+    saved = nbformat.read(ui.hub.accounts.home(ui.user) / ASSIGNMENT / NOTEBOOK, as_version=4)
+    on_disk = {meta(c).get("grade_id"): c.source for c in saved.cells}
+    assert all(on_disk[grade_id] == text for grade_id, text in typed.items()), "the answers were not saved as typed"
 
 
 def validation_report(ui: HubPage) -> tuple[bool, str, list[str]]:
@@ -189,9 +191,9 @@ def test_a_class_on_jupyterhub(hub, browser):
 
     def mark(what: str) -> None:
         marks.append((what, time.monotonic()))
-    names = (INSTRUCTOR, *STUDENTS)
+
     ui = {}
-    for name in names:
+    for name in (INSTRUCTOR, *STUDENTS):
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
         page.set_default_timeout(120_000)
@@ -203,7 +205,7 @@ def test_a_class_on_jupyterhub(hub, browser):
     max_points = sum(float(meta(c)["points"]) for c in source.cells if meta(c).get("grade"))
 
     # -- 1. the instructor releases ------------------------------------------------------------
-    with teacher.step("log in: JupyterLab starts in the home folder, with the course's clone"):
+    with teacher.step("log in; JupyterLab starts"):
         teacher.log_in(hub.accounts.passwords[INSTRUCTOR])
         teacher.wait_lab()
     teacher.shot("logged in")
