@@ -298,6 +298,7 @@ def test_a_class_on_jupyterhub(hub, browser):
             "read another's copy of the notebook": f"cat {hub.accounts.home(other)}/{ASSIGNMENT}/{NOTEBOOK}",
             "read the instructor's solutions": f"cat {hub.clone}/solutions/{ASSIGNMENT}/{NOTEBOOK}",
             "read the instructor's gradebook": f"cat {hub.clone}/gradebook.db",
+            "change the release everyone fetches": f"touch {hub.course_exchange}/outbound/{ASSIGNMENT}/{NOTEBOOK}",
         }
         for what, command in checks.items():
             proc = hub.run_as(name, command)
