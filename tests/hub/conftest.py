@@ -50,6 +50,7 @@ def hub(chromium):
         shutil.rmtree(base, ignore_errors=True)
 
 
+# Module scope, as in tests/browser: Playwright's sync API allows one instance per thread.
 @pytest.fixture(scope="module")
 def browser(chromium):
     from playwright.sync_api import sync_playwright
