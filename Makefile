@@ -10,7 +10,7 @@ DEV_STAMP     := $(VENV)/.installed-dev
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup setup-dev lab test test-lib test-notebooks test-portable test-exercises test-browser \
+.PHONY: help setup setup-dev lab test test-lib test-notebooks test-portable test-exercises test-browser test-hub \
         lint release check grade demo bench clean
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "  make test-notebooks  every solution notebook against its committed outputs (nbval)"
 	@echo "  make test-portable   the same on AVX2 kernels with 2 threads (CI runs it after make test)"
 	@echo "  make test-browser    JupyterLab, Validate and the formgrader in Chromium"
+	@echo "  make test-hub        a class on a real JupyterHub: release, submit, grade, feedback (root)"
 	@echo "  make lint            ruff"
 	@echo "  make bench           speed benchmarks and the seed sweep of every claim -> bench/RESULTS.md"
 	@echo "  make clean           remove .venv and everything grading wrote"
@@ -66,6 +67,11 @@ test-lib: setup-dev
 # JupyterLab in Debian's Chromium; TC_UPDATE_DOCS_SCREENSHOT=1 also refreshes docs/student_view.png.
 test-browser: setup-dev
 	$(BIN)/python -m pytest tests/browser -p no:cacheprovider
+
+# A class on a real JupyterHub (tests/hub/): as root it makes local accounts and installs
+# the hub's proxy with npm and Chromium with apt; otherwise it skips and says why.
+test-hub: setup-dev
+	$(BIN)/python -m pytest tests/hub -p no:cacheprovider
 
 test-notebooks: setup-dev
 	$(BIN)/python -m pytest solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider

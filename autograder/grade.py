@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.utils import parse_utc
 from tqdm import tqdm
 
 from autograder.course import Course, CourseError, generate, nbgrader
@@ -107,9 +108,10 @@ def _grade_one(course: Course, sub: Submission, gradebook: bytes, canonical, fil
 
 def _record(db_url: str, outcome: Outcome, out_dir: Path | None) -> None:
     sub = outcome.submission
+    exchange_files = _exchange_files(sub)
     with Gradebook(db_url, COURSE_ID) as gb:
         gb.update_or_create_student(sub.student)
-        gb.update_or_create_submission(sub.assignment, sub.student)
+        gb.update_or_create_submission(sub.assignment, sub.student, **_submitted_at(exchange_files))
         for grade_id, points in outcome.score.scores.items():
             grade = gb.find_grade(grade_id, sub.notebook_name, sub.assignment, sub.student)
             grade.auto_score = points
@@ -119,6 +121,34 @@ def _record(db_url: str, outcome: Outcome, out_dir: Path | None) -> None:
         dest = out_dir / "autograded" / sub.student / sub.assignment / f"{sub.notebook_name}.ipynb"
         dest.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(outcome.executed, str(dest))
+        for name, data in exchange_files.items():   # generate_feedback carries them to feedback/
+            (dest.parent / name).write_bytes(data)
+
+
+# What `nbgrader submit` puts beside a notebook: when it was submitted, and the secret
+# `release_feedback` and the student's `fetch_feedback` both derive the feedback's name from.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def _exchange_files(sub: Submission) -> dict[str, bytes]:
+    """The submission's exchange files when it came through nbgrader's collect
+    (SUBMISSIONS/STUDENT/ASSIGNMENT/), read by the parent: small, never executed."""
+    if sub.path is None or sub.path.parent.name != sub.assignment:
+        return {}
+    found = {}
+    for name in EXCHANGE_FILES:
+        path = sub.path.parent / name
+        if path.is_file() and path.stat().st_size < 4096:
+            found[name] = path.read_bytes()
+    return found
+
+
+def _submitted_at(exchange_files: dict[str, bytes]) -> dict:
+    """The gradebook's submission time (nbgrader's late-submission check), when known."""
+    try:
+        return {"timestamp": parse_utc(exchange_files["timestamp.txt"].decode().strip())}
+    except (KeyError, ValueError, UnicodeDecodeError, OverflowError):
+        return {}
 
 
 def grade_all(course: Course, subs: list[Submission], *, db_url: str, out_dir: Path | None,

@@ -14,7 +14,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # nbgrader imports our feedback preprocessor by dotted name.
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
-from autograder.protocol import COURSE_ID, sqlite_url  # noqa: E402
+from autograder import settings  # noqa: E402
+from autograder.cleaning import generate_assignment_preprocessors  # noqa: E402
+from autograder.protocol import sqlite_url  # noqa: E402
 
 c.CourseDirectory.root = REPO_ROOT
 c.CourseDirectory.source_directory = "solutions"
@@ -22,17 +24,20 @@ c.CourseDirectory.release_directory = "course"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.course_id = COURSE_ID
+# TC_COURSE_ID / TC_EXCHANGE_ROOT (autograder/settings.py): one-machine defaults,
+# set for a JupyterHub by autograder/hub/jupyterhub_config.py.
+c.CourseDirectory.course_id = settings.course_id()
 # gitignored; PostgreSQL etc. through `python -m autograder grade --db-url`.
 c.CourseDirectory.db_url = sqlite_url(os.path.join(REPO_ROOT, "gradebook.db"))
-# JupyterLab's Assignment List needs an exchange folder that exists. Students get
-# their notebooks from course/, so it stays empty unless an instructor uses
-# nbgrader's own release/collect.
-c.Exchange.root = os.path.join(REPO_ROOT, ".exchange")
-try:
-    os.makedirs(c.Exchange.root, exist_ok=True)
-except OSError:  # a read-only copy of this file (the grading sandbox) has no exchange to create
-    pass
+# nbgrader's exchange. On one machine it is .exchange in the repository (JupyterLab's
+# Assignment List needs a folder that exists; it stays empty unless an instructor
+# uses nbgrader's own release/collect); on a hub the shared folder every server sees.
+c.Exchange.root = settings.exchange_root()
+if c.Exchange.root == settings.DEFAULT_EXCHANGE_ROOT:
+    try:
+        os.makedirs(c.Exchange.root, exist_ok=True)
+    except OSError:  # a read-only copy of this file (the grading sandbox) has no exchange to create
+        pass
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
 
 # Every notebook runs on the stock Python kernel whatever the student's
@@ -44,6 +49,11 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
+
+# nbgrader's own steps, then autograder/cleaning.py drops what running the solution
+# left in the metadata (widget state, execution timings): stock generate_assignment,
+# the formgrader's Generate button and `make release` write the same course/.
+c.GenerateAssignment.preprocessors = generate_assignment_preprocessors()
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

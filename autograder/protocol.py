@@ -19,7 +19,9 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-COURSE_ID = "transformers"
+from autograder import settings
+
+COURSE_ID = settings.course_id()   # TC_COURSE_ID (autograder/settings.py), as in the nbgrader configuration
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"

@@ -118,7 +118,9 @@ def lab_server(course):
             course.release_proc.wait()
 
 
-@pytest.fixture(scope="session")
+# Module, not session: Playwright's sync API allows one instance per thread, and the hub
+# test (tests/hub/) starts its own after this module.
+@pytest.fixture(scope="module")
 def browser(chromium):
     try:
         from playwright.sync_api import sync_playwright
