@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import scaled_dot_product_attention
+from .checks import check_shape
 from .masks import check_mask
 
 
@@ -100,16 +101,15 @@ class MultiHeadAttention(nn.Module):
         if mask is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p), None
         # The fused kernels return NaN for a query that may attend to nothing;
-        # let such rows see everything, then zero their output.
+        # let such rows see everything, then zero their output (the rule of
+        # attention.masked_softmax: an empty row gives zeros).
         has_key = mask.any(dim=-1, keepdim=True)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
         return out.masked_fill(~has_key, 0.0), None
 
     def _check_inputs(self, query, key, value) -> None:
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, torch.Tensor) or t.dim() != 3 or t.shape[-1] != self.d_model:
-                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-                raise ValueError(f"{name}: expected shape (B, T, {self.d_model}), got {got}")
+            check_shape(name, t, ("B", "T", self.d_model))
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
             raise ValueError(
                 f"key/value: expected shapes (B, T_k, d_model) with B = {query.shape[0]} and the same T_k, "
