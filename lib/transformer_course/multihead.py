@@ -25,7 +25,8 @@ def bottom_right_causal_mask(T_q: int, T_k: int, device=None) -> torch.Tensor:
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """``(B, T, d_model) -> (B, n_heads, T, d_head)``: head ``h`` gets features ``h*d_head ... (h+1)*d_head - 1``."""
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        raise ValueError(f"x: expected shape (B, T, d_model), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x: expected shape (B, T, d_model), got {got}")
     B, T, d_model = x.shape
     if d_model % n_heads != 0:
         raise ValueError(f"n_heads: d_model = {d_model} must be divisible by n_heads, got n_heads = {n_heads}")
@@ -35,7 +36,8 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """``(B, n_heads, T, d_head) -> (B, T, n_heads * d_head)``, the inverse of ``split_heads``."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x: expected shape (B, n_heads, T, d_head), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x: expected shape (B, n_heads, T, d_head), got {got}")
     B, H, T, d_head = x.shape
     return x.transpose(1, 2).reshape(B, T, H * d_head)
 
@@ -117,7 +119,7 @@ class MultiHeadAttention(nn.Module):
             )
 
     @torch.no_grad()
-    def load_from_torch(self, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def load_from_torch(self, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy the weights of a ``torch.nn.MultiheadAttention`` (same d_model and heads) into this module."""
         if module.embed_dim != self.d_model or module.num_heads != self.n_heads:
             raise ValueError(
@@ -133,7 +135,7 @@ class MultiHeadAttention(nn.Module):
         return self
 
     @classmethod
-    def from_torch(cls, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """A new module with the weights of ``module``; on the same device and dtype."""
         ours = cls(module.embed_dim, module.num_heads, dropout=module.dropout, bias=module.in_proj_bias is not None)
         ours = ours.to(device=module.out_proj.weight.device, dtype=module.out_proj.weight.dtype)
