@@ -68,7 +68,7 @@ def run(quick: bool = False, context: dict | None = None) -> Section:
                   ["notebook", "seconds", "status"], rows)
     missing = COURSE_NOTEBOOKS - len(existing)
     note = f"{len(notebooks)} notebooks" + (f"; {missing} not written yet" if missing else "")
-    section.targets.append(Target(f"course: all notebooks executed, total seconds", total, TARGET_SECONDS, "<=",
+    section.targets.append(Target("course: all notebooks executed, total seconds", total, TARGET_SECONDS, "<=",
                                   unit=" s", note=note))
     if missing and notebooks and not quick:
         estimate = total / len(notebooks) * COURSE_NOTEBOOKS

@@ -152,7 +152,8 @@ def run(quick: bool = False) -> Section:
     if compiled.get("error"):
         section.notes.append(f"torch.compile could not be measured here: {compiled['error']}")
     else:
-        c_speed, c_vs_eager = compiled["compiled reference/compiled library"], compiled["eager library/compiled library"]
+        c_speed = compiled["compiled reference/compiled library"]
+        c_vs_eager = compiled["eager library/compiled library"]
         section.table(
             "torch.compile (default mode, CPU inductor): the same training step with each model compiled. Speed is "
             "a ratio of step times in the same interleaved rounds (>1: the first-named is slower); compile seconds "

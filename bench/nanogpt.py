@@ -75,7 +75,7 @@ class MiniGPT(nn.Module):
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
 
     @torch.no_grad()
-    def load_from_library(self, gpt) -> "MiniGPT":
+    def load_from_library(self, gpt) -> MiniGPT:
         """Copy the weights of a ``transformer_course.gpt.GPT`` with the same config."""
         self.wte.weight.copy_(gpt.wte.weight)
         self.wpe.weight.copy_(gpt.wpe.embedding.weight)

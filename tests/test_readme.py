@@ -16,4 +16,5 @@ def test_readme_python_blocks_run(capsys):
 def test_readme_make_targets_exist():
     makefile = (ROOT / "Makefile").read_text()
     for target in set(re.findall(r"^make (\w+)", (ROOT / "README.md").read_text(), flags=re.M)):
-        assert re.search(rf"^{target}:", makefile, flags=re.M), f"README mentions `make {target}`, the Makefile has no such target"
+        assert re.search(rf"^{target}:", makefile, flags=re.M), \
+            f"README mentions `make {target}`, the Makefile has no such target"

@@ -21,6 +21,24 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"v: expected {k.shape[-2]} positions (as k), got shape {tuple(v.shape)}")
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last dimension of ``scores``, over the positions where ``mask`` is True.
+
+    ``mask`` is boolean and broadcastable to ``scores`` (True = may attend);
+    None means every position. Masked positions get weight exactly 0, and a row
+    with no allowed position gets all zeros rather than NaN, in the forward and
+    the backward pass: filling with the most negative *finite* number keeps the
+    softmax finite, and multiplying by the mask zeroes what it gave those
+    positions (the uniform row of an empty one included). Every attention of the
+    library (Bahdanau/Luong in ``seq2seq``, scaled dot-product here) uses it;
+    the fused kernel in ``multihead`` follows the same rule for empty rows.
+    """
+    if mask is None:
+        return scores.softmax(dim=-1)
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return filled.softmax(dim=-1) * mask
+
+
 def soft_lookup(
     query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, temperature: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,12 +89,7 @@ def scaled_dot_product_attention(
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
         check_mask(mask, scores.shape)
-        # A finite minimum, not -inf: a fully masked row then gives a uniform
-        # softmax (no NaN, in forward or backward) that we zero just below.
-        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    weights = scores.softmax(dim=-1)
-    if mask is not None:
-        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+    weights = masked_softmax(scores, mask)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
     return weights @ v, weights

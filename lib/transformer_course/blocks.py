@@ -83,7 +83,7 @@ class EncoderLayer(nn.Module):
         return self.norm2(x + self.dropout2(self.ff(x)))
 
     @torch.no_grad()
-    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> "EncoderLayer":
+    def load_from_torch(self, layer: nn.TransformerEncoderLayer) -> EncoderLayer:
         """Copy the weights of a ``torch.nn.TransformerEncoderLayer`` of the same shape."""
         self.self_attn.load_from_torch(layer.self_attn)
         _copy_linear_and_norms(self, layer, norms=("norm1", "norm2"))
@@ -127,7 +127,7 @@ class DecoderLayer(nn.Module):
         return self.norm3(x + self.dropout3(self.ff(x)))
 
     @torch.no_grad()
-    def load_from_torch(self, layer: nn.TransformerDecoderLayer) -> "DecoderLayer":
+    def load_from_torch(self, layer: nn.TransformerDecoderLayer) -> DecoderLayer:
         """Copy the weights of a ``torch.nn.TransformerDecoderLayer`` of the same shape."""
         self.self_attn.load_from_torch(layer.self_attn)
         self.cross_attn.load_from_torch(layer.multihead_attn)

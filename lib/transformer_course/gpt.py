@@ -184,7 +184,7 @@ class GPT(nn.Module):
         from .train import adamw
         return adamw(self, lr=lr, weight_decay=weight_decay, betas=betas)
 
-    def load_hf_gpt2_state_dict(self, hf_state_dict: dict) -> "GPT":
+    def load_hf_gpt2_state_dict(self, hf_state_dict: dict) -> GPT:
         """Load the weights of a Hugging Face ``GPT2LMHeadModel`` (or ``GPT2Model``) state dict."""
         self.load_state_dict(gpt_state_dict_from_hf(hf_state_dict, self.config))
         return self

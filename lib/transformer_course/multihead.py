@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import scaled_dot_product_attention
+from .checks import check_shape
 from .masks import check_mask
 
 
@@ -24,7 +25,8 @@ def bottom_right_causal_mask(T_q: int, T_k: int, device=None) -> torch.Tensor:
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """``(B, T, d_model) -> (B, n_heads, T, d_head)``: head ``h`` gets features ``h*d_head ... (h+1)*d_head - 1``."""
     if not isinstance(x, torch.Tensor) or x.dim() != 3:
-        raise ValueError(f"x: expected shape (B, T, d_model), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x: expected shape (B, T, d_model), got {got}")
     B, T, d_model = x.shape
     if d_model % n_heads != 0:
         raise ValueError(f"n_heads: d_model = {d_model} must be divisible by n_heads, got n_heads = {n_heads}")
@@ -34,7 +36,8 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """``(B, n_heads, T, d_head) -> (B, T, n_heads * d_head)``, the inverse of ``split_heads``."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x: expected shape (B, n_heads, T, d_head), got {tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x: expected shape (B, n_heads, T, d_head), got {got}")
     B, H, T, d_head = x.shape
     return x.transpose(1, 2).reshape(B, T, H * d_head)
 
@@ -100,16 +103,15 @@ class MultiHeadAttention(nn.Module):
         if mask is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p), None
         # The fused kernels return NaN for a query that may attend to nothing;
-        # let such rows see everything, then zero their output.
+        # let such rows see everything, then zero their output (the rule of
+        # attention.masked_softmax: an empty row gives zeros).
         has_key = mask.any(dim=-1, keepdim=True)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
         return out.masked_fill(~has_key, 0.0), None
 
     def _check_inputs(self, query, key, value) -> None:
         for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, torch.Tensor) or t.dim() != 3 or t.shape[-1] != self.d_model:
-                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-                raise ValueError(f"{name}: expected shape (B, T, {self.d_model}), got {got}")
+            check_shape(name, t, ("B", "T", self.d_model))
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
             raise ValueError(
                 f"key/value: expected shapes (B, T_k, d_model) with B = {query.shape[0]} and the same T_k, "
@@ -117,7 +119,7 @@ class MultiHeadAttention(nn.Module):
             )
 
     @torch.no_grad()
-    def load_from_torch(self, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def load_from_torch(self, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """Copy the weights of a ``torch.nn.MultiheadAttention`` (same d_model and heads) into this module."""
         if module.embed_dim != self.d_model or module.num_heads != self.n_heads:
             raise ValueError(
@@ -133,7 +135,7 @@ class MultiHeadAttention(nn.Module):
         return self
 
     @classmethod
-    def from_torch(cls, module: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
         """A new module with the weights of ``module``; on the same device and dtype."""
         ours = cls(module.embed_dim, module.num_heads, dropout=module.dropout, bias=module.in_proj_bias is not None)
         ours = ours.to(device=module.out_proj.weight.device, dtype=module.out_proj.weight.dtype)

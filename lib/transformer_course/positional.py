@@ -6,6 +6,8 @@ import math
 import torch
 import torch.nn as nn
 
+from .checks import check_shape
+
 
 def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """``(max_len, d_model)`` table with PE[pos, 2i] = sin(pos / 10000^(2i/d_model)) and PE[pos, 2i+1] = cos(...).
@@ -70,8 +72,7 @@ def add_positional_encoding(token_embeddings: torch.Tensor, pe: torch.Tensor, st
 
 
 def _check_positions(x: torch.Tensor, d_model: int, max_len: int, start: int) -> None:
-    if x.dim() != 3 or x.shape[-1] != d_model:
-        raise ValueError(f"x: expected shape (B, T, {d_model}), got {tuple(x.shape)}")
+    check_shape("x", x, ("B", "T", d_model))
     if start + x.shape[1] > max_len:
         raise ValueError(
             f"x: sequence of length {x.shape[1]} starting at position {start} needs positions up to "

@@ -19,21 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_shape
+
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
-
-
-def _check_shape(name: str, tensor: torch.Tensor, wanted: tuple) -> None:
-    """Raise ValueError unless ``tensor`` has shape ``wanted``; str entries ('B', 'T') match any size.
-
-    The message names the argument, the shape it got and the shape it wanted.
-    """
-    wanted_text = "(" + ", ".join(str(d) for d in wanted) + (",)" if len(wanted) == 1 else ")")
-    if not isinstance(tensor, torch.Tensor):
-        raise ValueError(f"{name}: expected a tensor of shape {wanted_text}, got {type(tensor).__name__}")
-    if tensor.dim() != len(wanted) or any(
-        isinstance(w, int) and s != w for s, w in zip(tensor.shape, wanted)
-    ):
-        raise ValueError(f"{name}: expected shape {wanted_text}, got {tuple(tensor.shape)}")
 
 
 def _zeros(x: torch.Tensor, weight_hh: torch.Tensor) -> torch.Tensor:
@@ -52,13 +40,13 @@ def rnn_cell_step(x_t: torch.Tensor, h_prev: torch.Tensor, W_x: torch.Tensor,
     The same W_x, W_h, b are used at every time step: that sharing is what lets
     one network read sequences of any length.
     """
-    _check_shape("x_t", x_t, ("B", "I"))
-    _check_shape("W_h", W_h, ("H", "H"))
+    check_shape("x_t", x_t, ("B", "I"))
+    check_shape("W_h", W_h, ("H", "H"))
     H = W_h.shape[0]
-    _check_shape("W_h", W_h, (H, H))
-    _check_shape("W_x", W_x, (H, x_t.shape[1]))
-    _check_shape("h_prev", h_prev, (x_t.shape[0], H))
-    _check_shape("b", b, (H,))
+    check_shape("W_h", W_h, (H, H))
+    check_shape("W_x", W_x, (H, x_t.shape[1]))
+    check_shape("h_prev", h_prev, (x_t.shape[0], H))
+    check_shape("b", b, (H,))
     return torch.tanh(x_t @ W_x.T + h_prev @ W_h.T + b)
 
 
@@ -132,10 +120,10 @@ class _Cell(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        _check_shape("x", x, ("B", self.input_size))
+        check_shape("x", x, ("B", self.input_size))
 
     def _check_hidden(self, name: str, h: torch.Tensor, x: torch.Tensor) -> None:
-        _check_shape(name, h, (x.shape[0], self.hidden_size))
+        check_shape(name, h, (x.shape[0], self.hidden_size))
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
@@ -200,7 +188,7 @@ def unroll(cell, x: torch.Tensor, state: State | None = None,
     reading x_t), and the final state (h, or (h, c) for an LSTM cell).
     ``state=None`` starts from zeros.
     """
-    _check_shape("x", x, ("B", "T", cell.input_size))
+    check_shape("x", x, ("B", "T", cell.input_size))
     steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
     outputs = [None] * x.shape[1]
     for t in steps:
@@ -306,14 +294,14 @@ class RNN(nn.Module):
             if not isinstance(state, (tuple, list)) or len(state) != 2:
                 raise ValueError(f"state: expected a pair (h0, c0), each of shape {want}, "
                                  f"got {type(state).__name__}")
-            _check_shape("state[0] (h0)", state[0], want)
-            _check_shape("state[1] (c0)", state[1], want)
+            check_shape("state[0] (h0)", state[0], want)
+            check_shape("state[1] (c0)", state[1], want)
             return [(state[0][row], state[1][row]) for row in range(rows)]
-        _check_shape("state", state, want)
+        check_shape("state", state, want)
         return list(state.unbind(0))
 
     def forward(self, x: torch.Tensor, state: State | None = None):
-        _check_shape("x", x, ("B", "T", self.input_size) if self.batch_first else ("T", "B", self.input_size))
+        check_shape("x", x, ("B", "T", self.input_size) if self.batch_first else ("T", "B", self.input_size))
         if not self.batch_first:
             x = x.transpose(0, 1)
         initial = self._initial_states(state, x.shape[0])

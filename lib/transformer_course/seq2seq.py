@@ -18,20 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .rnn import _check_shape
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Softmax over the last dim of scores (B, S), ignoring positions where mask is False.
-
-    A row with no allowed position gives all zeros, not NaN: filling with the
-    most negative *finite* number keeps softmax (and its gradient) finite, and
-    multiplying by the mask then zeroes the uniform row it produces.
-    """
-    if mask is None:
-        return scores.softmax(dim=-1)
-    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return filled.softmax(dim=-1) * mask
+from .attention import masked_softmax
+from .checks import check_shape
 
 
 def additive_score(query: torch.Tensor, keys: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor,
@@ -71,14 +59,14 @@ class _Attention(nn.Module):
                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """query (B, Dq), keys (B, S, Dk), values (B, S, Dv) = keys, mask (B, S) bool
         -> context (B, Dv), weights (B, S) (rows sum to 1, or are 0 where fully masked)."""
-        _check_shape("query", query, ("B", self.query_dim or "Dq"))
+        check_shape("query", query, ("B", self.query_dim or "Dq"))
         B = query.shape[0]
-        _check_shape("keys", keys, (B, "S", self.key_dim or "Dk"))
+        check_shape("keys", keys, (B, "S", self.key_dim or "Dk"))
         S = keys.shape[1]
         values = keys if values is None else values
-        _check_shape("values", values, (B, S, "Dv"))
+        check_shape("values", values, (B, S, "Dv"))
         if mask is not None:
-            _check_shape("mask", mask, (B, S))
+            check_shape("mask", mask, (B, S))
             if mask.dtype != torch.bool:
                 raise ValueError(f"mask: expected a bool tensor (True = may attend), got dtype {mask.dtype}")
         weights = masked_softmax(self.score(query, keys), mask)
@@ -147,7 +135,7 @@ class Encoder(nn.Module):
                           batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
 
     def forward(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_shape("src", src, ("B", "S"))
+        check_shape("src", src, ("B", "S"))
         S = src.shape[1]
         # an all-padding row still needs length >= 1 to be packed; its outputs are masked later
         lengths = (src != self.pad_id).sum(dim=1).clamp(min=1).cpu()
@@ -184,14 +172,14 @@ class AttentionDecoder(nn.Module):
              src_mask: torch.Tensor | None = None):
         """y_prev (B,) ids, hidden (B, H), enc_outputs (B, S, E), src_mask (B, S) bool
         -> logits (B, V), new hidden (B, H), attention weights (B, S) (None without attention)."""
-        _check_shape("y_prev", y_prev, ("B",))
+        check_shape("y_prev", y_prev, ("B",))
         B = y_prev.shape[0]
-        _check_shape("hidden", hidden, (B, self.hidden_size))
+        check_shape("hidden", hidden, (B, self.hidden_size))
         if self.attention is None:
-            _check_shape("enc_outputs", enc_outputs, (B, 1, self.enc_dim))
+            check_shape("enc_outputs", enc_outputs, (B, 1, self.enc_dim))
             context, weights = enc_outputs[:, 0], None
         else:
-            _check_shape("enc_outputs", enc_outputs, (B, "S", self.enc_dim))
+            check_shape("enc_outputs", enc_outputs, (B, "S", self.enc_dim))
             context, weights = self.attention(hidden, enc_outputs, mask=src_mask)
         emb = self.embedding(y_prev)
         hidden = self.cell(torch.cat([emb, context], dim=-1), hidden)
@@ -204,7 +192,7 @@ class AttentionDecoder(nn.Module):
 
         tgt_in (B, T) -> logits (B, T, V), attention (B, T, S) or None, final hidden (B, H).
         """
-        _check_shape("tgt_in", tgt_in, ("B", "T"))
+        check_shape("tgt_in", tgt_in, ("B", "T"))
         logits, weights = [], []
         for t in range(tgt_in.shape[1]):
             step_logits, hidden, w = self.step(tgt_in[:, t], hidden, enc_outputs, src_mask)
@@ -252,8 +240,8 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """src (B, S), tgt_in (B, T) (starts with BOS) -> logits (B, T, V), teacher-forced."""
-        _check_shape("src", src, ("B", "S"))
-        _check_shape("tgt_in", tgt_in, (src.shape[0], "T"))
+        check_shape("src", src, ("B", "S"))
+        check_shape("tgt_in", tgt_in, (src.shape[0], "T"))
         memory, mask, hidden = self.encode(src)
         return self.decoder(tgt_in, hidden, memory, mask)[0]
 
@@ -265,7 +253,7 @@ class Seq2Seq(nn.Module):
         (included) and padded with ``pad_id`` after it; T_out <= max_len, shorter
         when every row has emitted EOS. attention (B, T_out, S), or None without attention.
         """
-        _check_shape("src", src, ("B", "S"))
+        check_shape("src", src, ("B", "S"))
         memory, mask, hidden = self.encode(src)
         B = src.shape[0]
         y = torch.full((B,), bos_id, dtype=torch.long, device=src.device)

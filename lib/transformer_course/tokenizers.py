@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -41,7 +41,7 @@ class CharTokenizer:
         self.unk_id = self.stoi.get("<unk>")
 
     @classmethod
-    def from_text(cls, text: str, special_tokens: Sequence[str] = ()) -> "CharTokenizer":
+    def from_text(cls, text: str, special_tokens: Sequence[str] = ()) -> CharTokenizer:
         """The sorted set of characters of ``text`` (after the special tokens) is the vocabulary."""
         return cls(text, special_tokens)
 
@@ -149,7 +149,7 @@ class WordPieceTokenizer:
         self._special_re = re.compile("(" + "|".join(re.escape(t) for t in specials) + ")")
 
     @classmethod
-    def from_vocab_file(cls, path: str | Path, lowercase: bool = True) -> "WordPieceTokenizer":
+    def from_vocab_file(cls, path: str | Path, lowercase: bool = True) -> WordPieceTokenizer:
         """Read a BERT ``vocab.txt``: one token per line, the line number is the id."""
         path = Path(path)
         if not path.is_file():
@@ -160,7 +160,7 @@ class WordPieceTokenizer:
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 2000, lowercase: bool = True,
-              min_frequency: int = 1) -> "WordPieceTokenizer":
+              min_frequency: int = 1) -> WordPieceTokenizer:
         """A small vocabulary for a small corpus: specials, every character (alone and as ``##c``),
         then the most frequent whole words until ``vocab_size``.
 

@@ -33,7 +33,8 @@ def attention_heatmap(weights, x_labels: Sequence[str] | None = None, y_labels: 
     ax.set_ylabel("query (attending)")
     if annotate if annotate is not None else w.size <= 64:
         for (i, j), value in _enumerate2d(w):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.6 * w.max() else "k", fontsize=8)
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="w" if value < 0.6 * w.max() else "k")
     if title:
         ax.set_title(title)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)

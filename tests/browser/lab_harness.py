@@ -267,7 +267,8 @@ class LabPage:
     def open_workspace(self, workspace: str) -> None:
         """Open JupyterLab in a fresh workspace and wait until nbgrader's menu is there."""
         self.page.goto(self.server.url(f"/lab/workspaces/{workspace}"), wait_until="domcontentloaded")
-        self.page.locator("#jp-menu-panel").get_by_role("menuitem", name="Nbgrader", exact=True).wait_for(timeout=180_000)
+        menu = self.page.locator("#jp-menu-panel")
+        menu.get_by_role("menuitem", name="Nbgrader", exact=True).wait_for(timeout=180_000)
 
     def wait_kernel_idle(self, timeout: float) -> None:
         self.page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).wait_for(timeout=timeout * 1000)
@@ -298,7 +299,8 @@ class LabPage:
         self.page.wait_for_function(
             """([n, errorSel]) => {
                 const prompts = [...document.querySelectorAll(
-                    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim());
+                    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')
+                ].map(p => p.textContent.trim());
                 if (prompts.length !== n || prompts.some(p => p === '[*]:')) return false;
                 return prompts.every(p => /^\\[\\d+\\]:$/.test(p)) || document.querySelector(errorSel) !== null;
             }""",

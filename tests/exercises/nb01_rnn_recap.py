@@ -235,7 +235,9 @@ def gru_row_slices(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     H = weight_hh.shape[1]
     if h is None:
         h = torch.zeros(x.shape[0], H, dtype=x.dtype, device=x.device)
-    part = lambda k: slice(k * H, (k + 1) * H)
+    def part(k):
+        return slice(k * H, (k + 1) * H)
+
     r = torch.sigmoid(F.linear(x, weight_ih[part(0)], bias_ih[part(0)]) + F.linear(h, weight_hh[part(0)], bias_hh[part(0)]))
     z = torch.sigmoid(F.linear(x, weight_ih[part(1)], bias_ih[part(1)]) + F.linear(h, weight_hh[part(1)], bias_hh[part(1)]))
     n = torch.tanh(F.linear(x, weight_ih[part(2)], bias_ih[part(2)]) + r * F.linear(h, weight_hh[part(2)], bias_hh[part(2)]))

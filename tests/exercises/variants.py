@@ -27,7 +27,7 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 
-REGISTRY: list["Variant"] = []
+REGISTRY: list[Variant] = []
 
 
 @dataclass

@@ -359,7 +359,8 @@ def test_pretrain_tiny_bert_learns_and_is_deterministic():
                   batch_size=16, lr=1e-2, warmup_steps=5, seed=3, device="cpu", progress=False)
     model, tok, history = pretrain_tiny_bert(sentences, **kwargs)
     assert isinstance(model, BertForMaskedLM) and not model.training and len(history.losses) == 40
-    assert sum(history.losses[-5:]) / 5 < 0.85 * sum(history.losses[:5]) / 5  # from ln(V) towards the unigram entropy and below
+    # from ln(V) towards the unigram entropy and below
+    assert sum(history.losses[-5:]) / 5 < 0.85 * sum(history.losses[:5]) / 5
     assert tok.vocab_size == model.config.vocab_size and "bank" in tok.vocab
     again, _, history2 = pretrain_tiny_bert(sentences, **kwargs)
     assert history2.losses == history.losses

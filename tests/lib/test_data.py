@@ -94,7 +94,7 @@ def test_encode_dates_and_dataset_agree():
     assert (enc.tgt_in[:, 0] == data.BOS_ID).all() and (enc.tgt_out[:, -1] == data.EOS_ID).all()
     assert torch.equal(enc.tgt_in[:, 1:], enc.tgt_out[:, :-1])
     assert enc.src.shape == (6, max(len(h) for h, _ in pairs))
-    for row, (human, iso) in zip(enc.src, pairs):
+    for row, (human, _) in zip(enc.src, pairs):
         assert src_vocab.decode(row) == human
         assert (row[len(human):] == data.PAD_ID).all()
     ds = data.DatesDataset(6, seed=5)

