@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from autograder import settings
 
@@ -33,15 +33,13 @@ SEAL_EXPRESSION = "tc_seal"          # the user_expressions key of the seal
 PREAMBLE_TAG = "preamble"            # cell.metadata["autograder"] of the worker's first cell
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How grading a submission ended."""
     OK = "ok"                  # graded (whatever the score)
     FAILED = "failed"          # nbgrader or the worker could not finish: 0 points
     TIMEOUT = "timeout"        # the notebook wall-time limit: 0 points
     MISSING = "missing"        # nothing gradable was submitted
     INVALID = "invalid"        # not a notebook
-
-    __str__ = str.__str__
 
 
 def sqlite_url(path) -> str:

@@ -160,7 +160,7 @@ def points_dir(parent: Path) -> Path:
     return points
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sandbox_problem() -> str | None:
     """None when bubblewrap can build this module's sandbox here; otherwise why not."""
     if shutil.which("bwrap") is None:
@@ -336,5 +336,5 @@ def _reason(log: str) -> str:
                            ("ValidationError", "the notebook does not match the notebook format")):
         if needle in log:
             return reason
-    lines = [l for l in log.strip().splitlines() if l.strip()]
+    lines = [line for line in log.strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else "unknown error"

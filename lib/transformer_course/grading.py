@@ -561,9 +561,13 @@ def check_function(student_fn, reference_fn, make_inputs, *, name, trials=3, see
         try:
             _assert_close(_detach(got), _detach(want), label, atol, rtol, hint)
         except _AssertionError as error:
-            _name_mistake(error, got, mistakes, lambda wrong_fn: _call(wrong_fn, _clone_inputs(inputs, False)),
-                          lambda: _assert_close(_detach(got), _detach(want), label, atol, rtol, hint, diagnose=False),
-                          atol, rtol)
+            def evaluate(wrong_fn, inputs=inputs):
+                return _call(wrong_fn, _clone_inputs(inputs, False))
+
+            def plain(got=got, want=want, label=label):
+                return _assert_close(_detach(got), _detach(want), label, atol, rtol, hint, diagnose=False)
+
+            _name_mistake(error, got, mistakes, evaluate, plain, atol, rtol)
             raise
         if check_grad:
             _compare_grads(got, want, student_in, reference_in, label, generator, atol, rtol)
@@ -824,9 +828,11 @@ del _make_seal
 
 # Public names and their code, checked by verify_untampered().
 _MODULE = sys.modules[__name__]
-_PROTECTED = frozenset(__all__) | {"_seal", "_arm", "_forbid_cm", "_forbid_impl", "_assert_close", "_ORIGINAL", "_ORIGINAL_CODE", "_OWN", "_OWN_CODE", "_MODULE"}
+_PROTECTED = frozenset(__all__) | {"_seal", "_arm", "_forbid_cm", "_forbid_impl", "_assert_close", "_ORIGINAL",
+                                   "_ORIGINAL_CODE", "_OWN", "_OWN_CODE", "_MODULE"}
 _OWN = {name: _MODULE.__dict__[name]
-        for name in __all__ + ["_seal", "_arm", "_assert_close", "_diagnose", "_name_mistake", "_forbid_impl", "_forbid_cm"]}
+        for name in __all__ + ["_seal", "_arm", "_assert_close", "_diagnose", "_name_mistake", "_forbid_impl",
+                               "_forbid_cm"]}
 _OWN_CODE = {name: obj.__code__ for name, obj in _OWN.items() if isinstance(obj, types.FunctionType)}
 
 
