@@ -60,7 +60,7 @@ lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ContentsManager.preferred_dir=course $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup-dev
-	$(BIN)/python -m pytest tests solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest tests solutions --nbval --nbval-current-env --nbval-sanitize-with tests/notebooks/sanitize.cfg -p no:cacheprovider --durations=25
 
 test-lib: setup-dev
 	$(BIN)/python -m pytest tests/lib -p no:cacheprovider
