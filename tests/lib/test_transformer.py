@@ -67,6 +67,30 @@ def test_greedy_decode_is_the_argmax_of_teacher_forcing(gen):
     torch.testing.assert_close(model.decoder(tgt_in, memory, memory_mask=src_mask).argmax(-1), out)
 
 
+@torch.no_grad()
+def test_greedy_decode_pads_after_eos_with_the_models_pad_id_and_stops_when_all_rows_end(gen):
+    torch.manual_seed(3)
+    model = Transformer(src_vocab=12, tgt_vocab=9, d_model=16, n_heads=2, n_layers=1, dropout=0.0,
+                        pad_id=3).double().eval()
+    with torch.no_grad():
+        model.decoder.lm_head.weight.mul_(4.0)
+    src = torch.randint(4, 12, (6, 5), generator=gen)
+    free = model.greedy_decode(src, 8, bos_id=1, eos_id=-1)              # no row stops: 8 real choices
+    eos = int(free[0, 2])                                                 # row 0 ends at step 3 at the latest
+    out = model.greedy_decode(src, 8, bos_id=1, eos_id=eos)
+    ends = []
+    for row, unstopped in zip(out.tolist(), free.tolist()):
+        end = row.index(eos) + 1 if eos in row else len(row)
+        assert row[:end] == unstopped[:end], "before its EOS a row makes the same choices as without one"
+        assert all(t == model.pad_id for t in row[end:]), f"pad id 3 expected after EOS, got {row}"
+        ends.append(end)
+    assert max(ends) == out.shape[1], "no column may be padding in every row"
+    finished = [i for i, row in enumerate(out.tolist()) if eos in row]
+    assert 0 < len(finished) < len(ends), "the test needs finished and unfinished rows"
+    early = model.greedy_decode(src[finished], 8, bos_id=1, eos_id=eos)
+    assert early.shape[1] == max(ends[i] for i in finished) < 8, "the loop must stop once every row has ended"
+
+
 def _peaked_model(seed=0, vocab=7):
     """A small random model whose next-token distributions are far from uniform (a real search problem)."""
     torch.manual_seed(seed)
