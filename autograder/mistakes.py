@@ -20,5 +20,6 @@ MISTAKES: dict[str, dict[str, tuple[str, str]]] = {
     "04_multi_head_attention": {"split_heads": (".transpose(1, 2)", "")},
     "05_positional_encoding": {"sinusoidal_encoding": ("10000", "1000")},
     "06_add_norm_ffn": {"layer_norm": ("unbiased=False", "unbiased=True")},
-    "07_decoder_masking": {"causal_mask": ("diagonal=1", "diagonal=0")},
+    # the cache's look-ahead mask aligned to the top-left corner: right only when T_q == T_k.
+    "07_decoder_masking": {"causal_mask": (".tril(diagonal=T_k - T_q)", ".tril()")},
 }
