@@ -30,11 +30,12 @@ MISTAKES: dict[str, dict[str, tuple[str, str]]] = {
         "lstm_cell": ("torch.tanh(g)", "torch.sigmoid(g)"),
         "gru_cell": ("(1 - z) * n + z * h", "z * n + (1 - z) * h"),
     },
-    "03_self_attention": {"scaled_dot_product_attention": ("/ math.sqrt(d_k)", "")},
+    "03_self_attention": {"scaled_dot_product_attention": (" / math.sqrt(q.shape[-1])", "")},
     "04_multi_head_attention": {"split_heads": (".transpose(1, 2)", "")},
     "05_positional_encoding": {"sinusoidal_encoding": ("10000", "1000")},
-    "06_add_norm_ffn": {"layer_norm": ("unbiased=False", "unbiased=True")},
-    "07_decoder_masking": {"causal_mask": ("diagonal=1", "diagonal=0")},
+    "06_add_norm_ffn": {"LayerNorm": ("variance + ", "variance.sqrt() + ")},
+    # the cache's look-ahead mask aligned to the top-left corner: right only when T_q == T_k.
+    "07_decoder_masking": {"causal_mask": (".tril(diagonal=T_k - T_q)", ".tril()")},
 }
 
 

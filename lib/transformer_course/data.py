@@ -4,8 +4,9 @@ Nothing is downloaded. Every generator takes a ``seed`` and uses its own
 ``random.Random`` / ``torch.Generator``, so the same seed gives the same data on
 every machine and no generator disturbs (or depends on) the global RNG state.
 
-    dates       "Saturday, 21 Nov 2026" -> "2026-11-21"          (notebooks 02, 07)
-    copy/recall integer sequences for copying, reversing, long-range recall (01)
+    dates       "Saturday, 21 Nov 2026" -> "2026-11-21"          (notebook 07)
+    copy        "40173" -> "37104": strings to copy or reverse  (notebook 02)
+    recall      integer sequences for long-range recall           (notebook 01)
     sentiment   short reviews whose label depends on negation and word order (10)
     text        standard-library docstrings (09); template sentences for MLM (08)
 """
@@ -116,8 +117,7 @@ class CharVocab:
 
 
 # --------------------------------------------------------------------------- dates
-DATE_MIN, DATE_MAX = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
-TWO_DIGIT_PIVOT = 50  # "49" -> 2049, "50" -> 1950: the range is 100 years, so two digits are unambiguous
+DATE_MIN, DATE_MAX = dt.date(1950, 1, 1), dt.date(2049, 12, 31)  # 100 years: a two-digit year is unambiguous
 
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December"]
@@ -191,29 +191,36 @@ class EncodedPairs(NamedTuple):
     tgt_out: torch.Tensor  # (N, T) target ids + <eos>: what the decoder must predict
 
 
-def encode_dates(pairs: Sequence[tuple[str, str]], src_vocab: CharVocab | None = None,
-                 tgt_vocab: CharVocab | None = None) -> EncodedPairs:
-    """Turn (human, iso) pairs into padded long tensors (see EncodedPairs); T = 11 for ISO dates."""
-    if src_vocab is None or tgt_vocab is None:
-        default_src, default_tgt = date_vocabularies()
-        src_vocab, tgt_vocab = src_vocab or default_src, tgt_vocab or default_tgt
-    src = pad_sequences([src_vocab.encode(h) for h, _ in pairs])
+def encode_pairs(pairs: Sequence[tuple[str, str]], src_vocab: CharVocab, tgt_vocab: CharVocab) -> EncodedPairs:
+    """Turn (source, target) text pairs into padded long tensors (see EncodedPairs)."""
+    src = pad_sequences([src_vocab.encode(s) for s, _ in pairs])
     tgt_in = pad_sequences([tgt_vocab.encode(t, bos=True) for _, t in pairs])
     tgt_out = pad_sequences([tgt_vocab.encode(t, eos=True) for _, t in pairs])
     return EncodedPairs(src, tgt_in, tgt_out)
 
 
-class DatesDataset(torch.utils.data.Dataset):
-    """``make_dates(n, seed)`` as a Dataset of (src (S_i,), tgt_in (T,), tgt_out (T,)) long tensors.
+def encode_dates(pairs: Sequence[tuple[str, str]], src_vocab: CharVocab | None = None,
+                 tgt_vocab: CharVocab | None = None) -> EncodedPairs:
+    """``encode_pairs`` with the dates vocabularies by default; T = 11 for ISO dates."""
+    default_src, default_tgt = date_vocabularies()
+    return encode_pairs(pairs, src_vocab or default_src, tgt_vocab or default_tgt)
 
-    Use ``DataLoader(ds, batch_size=..., collate_fn=pad_collate)``; ``ds.pairs`` keeps the text.
+
+class DatesDataset(torch.utils.data.Dataset):
+    """(human, iso) pairs as a Dataset of (src (S_i,), tgt_in (T,), tgt_out (T,)) long tensors.
+
+    Use ``DataLoader(ds, batch_size=..., collate_fn=pad_collate)``: each batch is padded
+    to its own longest source. ``ds.pairs`` keeps the text.
     """
 
-    def __init__(self, n: int, seed: int = 0, src_vocab: CharVocab | None = None,
+    def __init__(self, pairs: Sequence[tuple[str, str]], src_vocab: CharVocab | None = None,
                  tgt_vocab: CharVocab | None = None):
+        if isinstance(pairs, int) or not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+            raise ValueError(f"pairs: expected a sequence of (human, iso) string pairs such as "
+                             f"make_dates(n, seed), got {type(pairs).__name__}")
         default_src, default_tgt = date_vocabularies()
         self.src_vocab, self.tgt_vocab = src_vocab or default_src, tgt_vocab or default_tgt
-        self.pairs = make_dates(n, seed)
+        self.pairs = list(pairs)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -231,17 +238,36 @@ def _check_vocab(vocab_size: int) -> None:
         raise ValueError(f"vocab_size: expected > {len(SPECIALS) + 1} (ids 0-3 are reserved), got {vocab_size}")
 
 
-def make_copy_task(n: int, length: int, vocab_size: int, seed: int = 0,
-                   reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(src, tgt), both (n, length) long: tgt is src copied (or reversed if ``reverse``).
+DIGITS = "0123456789"
 
-    Tokens are uniform over ids 4 .. vocab_size-1; ids 0-3 (pad, bos, eos, unk) stay
-    free so a seq2seq model can add BOS/EOS around these tensors.
+
+def make_copy_task(n: int, min_len: int, max_len: int, seed: int = 0, reverse: bool = False,
+                   alphabet: str = DIGITS) -> list[tuple[str, str]]:
+    """``n`` pairs (source, target) of *distinct* random strings: target = source, or reversed.
+
+    Lengths are uniform over ``min_len .. max_len``, characters uniform over ``alphabet``;
+    "40173" -> "40173" (copy) or "37104" (``reverse=True``). A string of L digits holds
+    L log2(10) bits, so unlike a date its content grows with its length. The sources are
+    all different, so ``train_val_split`` of the result gives disjoint sets.
     """
-    _check_vocab(vocab_size)
-    g = torch.Generator().manual_seed(seed)
-    src = torch.randint(len(SPECIALS), vocab_size, (n, length), generator=g)
-    return src, (src.flip(1) if reverse else src.clone())
+    if not isinstance(min_len, int) or not isinstance(max_len, int) or not 1 <= min_len <= max_len:
+        raise ValueError(f"min_len, max_len: expected ints with 1 <= min_len <= max_len, got {min_len!r}, {max_len!r}")
+    if len(set(alphabet)) < 2:
+        raise ValueError(f"alphabet: expected at least two different characters, got {alphabet!r}")
+    possible = sum(len(set(alphabet)) ** length for length in range(min_len, max_len + 1))
+    if n > possible // 2:
+        raise ValueError(f"n: expected at most {possible // 2} (half the {possible} possible strings of lengths "
+                         f"{min_len}..{max_len}), got {n}")
+    rng = random.Random(seed)
+    chars = sorted(set(alphabet))
+    seen: set[str] = set()
+    pairs = []
+    while len(pairs) < n:
+        source = "".join(rng.choice(chars) for _ in range(rng.randint(min_len, max_len)))
+        if source not in seen:  # short lengths repeat often; a repeat is drawn again
+            seen.add(source)
+            pairs.append((source, source[::-1] if reverse else source))
+    return pairs
 
 
 def make_recall_task(n: int, length: int, vocab_size: int, seed: int = 0,

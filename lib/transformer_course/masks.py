@@ -1,7 +1,7 @@
 """Attention masks. One convention everywhere: ``True`` means *may attend*.
 
 Masks are boolean tensors that broadcast against attention scores of shape
-``(B, H, T_q, T_k)``: a causal mask is ``(T, T)``, a padding mask
+``(B, H, T_q, T_k)``: a causal mask is ``(T_q, T_k)``, a padding mask
 ``(B, 1, 1, T_k)``, and ``combine_masks`` ANDs any mix of them.
 """
 from __future__ import annotations
@@ -9,11 +9,21 @@ from __future__ import annotations
 import torch
 
 
-def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """``(T, T)`` lower-triangular mask: query ``i`` may attend to keys ``0..i``."""
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise ValueError(f"T: expected a positive int, got {T!r}")
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+def causal_mask(T_q: int, T_k: int | None = None, *, device: torch.device | str | None = None) -> torch.Tensor:
+    """``(T_q, T_k)`` look-ahead mask: a query may attend to its own position and the earlier ones.
+
+    With ``T_k=None`` it is the square ``(T, T)`` mask, lower-triangular: query ``i`` sees keys
+    ``0..i``. With ``T_k > T_q`` the queries are the *last* ``T_q`` of ``T_k`` positions (new
+    tokens appended to a cache of earlier keys): query ``i`` sits at position ``T_k - T_q + i``
+    and sees keys ``0..T_k - T_q + i``, so the triangle is aligned to the bottom-right corner.
+    """
+    T_k = T_q if T_k is None else T_k
+    for name, value in (("T_q", T_q), ("T_k", T_k)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if T_q > T_k:
+        raise ValueError(f"T_q: expected at most T_k = {T_k} queries (the queries are the last T_q keys), got {T_q}")
+    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
 
 
 def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:

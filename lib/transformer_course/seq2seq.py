@@ -32,13 +32,17 @@ def additive_score(query: torch.Tensor, keys: torch.Tensor, W_q: torch.Tensor, W
 
 
 def dot_score(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """Luong dot: q . k_s. query (B, D), keys (B, S, D) -> scores (B, S)."""
-    return (keys @ query.unsqueeze(-1)).squeeze(-1)
+    """Luong dot: q . k_s. keys (B, S, D) and query (B, D) -> scores (B, S),
+    or T queries per sentence, query (B, T, D) -> scores (B, T, S)."""
+    if query.dim() == 2:
+        return (keys @ query.unsqueeze(-1)).squeeze(-1)
+    return query @ keys.transpose(-2, -1)
 
 
 def general_score(query: torch.Tensor, keys: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """Luong general: q^T W k_s. query (B, Dq), keys (B, S, Dk), W (Dq, Dk) -> scores (B, S)."""
-    return (keys @ (query @ W).unsqueeze(-1)).squeeze(-1)
+    """Luong general: q^T W k_s with W (Dq, Dk). keys (B, S, Dk) and query (B, Dq) -> scores (B, S),
+    or query (B, T, Dq) -> scores (B, T, S). The query is projected once, not every key."""
+    return dot_score(query @ W, keys)
 
 
 def attention_context(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -246,27 +250,38 @@ class Seq2Seq(nn.Module):
         return self.decoder(tgt_in, hidden, memory, mask)[0]
 
     @torch.no_grad()
-    def greedy_decode(self, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int):
-        """Feed back the most likely token at every step.
+    def greedy_decode(self, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int) -> torch.Tensor:
+        """Feed back the most likely token at every step (the same contract as ``Transformer.greedy_decode``).
 
         src (B, S) -> tokens (B, T_out) without the BOS, each row ending at its EOS
         (included) and padded with ``pad_id`` after it; T_out <= max_len, shorter
-        when every row has emitted EOS. attention (B, T_out, S), or None without attention.
+        when every row has emitted EOS. ``alignment(src, tgt_in)`` gives the attention.
         """
         check_shape("src", src, ("B", "S"))
         memory, mask, hidden = self.encode(src)
         B = src.shape[0]
         y = torch.full((B,), bos_id, dtype=torch.long, device=src.device)
         finished = torch.zeros(B, dtype=torch.bool, device=src.device)
-        tokens, attn = [], []
+        tokens = []
         for _ in range(max_len):
-            logits, hidden, w = self.decoder.step(y, hidden, memory, mask)
+            logits, hidden, _ = self.decoder.step(y, hidden, memory, mask)
             y = logits.argmax(dim=-1)
             tokens.append(y.masked_fill(finished, self.pad_id))
-            attn.append(w)
             finished |= y == eos_id
             if finished.all():
                 break
-        tokens = torch.stack(tokens, dim=1) if tokens else src.new_zeros(B, 0)
-        attention = None if self.decoder.attention is None or not attn else torch.stack(attn, dim=1)
-        return tokens, attention
+        return torch.stack(tokens, dim=1) if tokens else src.new_zeros(B, 0)
+
+    @torch.no_grad()
+    def alignment(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """The attention weights (B, T, S) of the decoder fed ``tgt_in`` (teacher forcing).
+
+        Feed BOS + ``greedy_decode``'s tokens (without the last) to see where the model
+        looked while it wrote them: step t of both runs sees the same inputs.
+        """
+        if self.decoder.attention is None:
+            raise ValueError("alignment: this model has no attention (attention=None); there are no weights to show")
+        check_shape("src", src, ("B", "S"))
+        check_shape("tgt_in", tgt_in, (src.shape[0], "T"))
+        memory, mask, hidden = self.encode(src)
+        return self.decoder(tgt_in, hidden, memory, mask)[1]

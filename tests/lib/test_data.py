@@ -97,11 +97,18 @@ def test_encode_dates_and_dataset_agree():
     for row, (human, _) in zip(enc.src, pairs):
         assert src_vocab.decode(row) == human
         assert (row[len(human):] == data.PAD_ID).all()
-    ds = data.DatesDataset(6, seed=5)
-    assert ds.pairs == pairs
+    ds = data.DatesDataset(pairs)
+    assert ds.pairs == pairs and len(ds) == 6
     batch = data.pad_collate([ds[i] for i in range(6)])
     for a, b in zip(batch, enc):
         assert torch.equal(a, b)
+    # a DataLoader batch is padded to its own longest source, not the data set's
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=data.pad_collate)
+    for i, (src, tgt_in, tgt_out) in enumerate(loader):
+        assert src.shape[1] == max(len(h) for h, _ in pairs[2 * i:2 * i + 2])
+        assert tgt_in.shape == tgt_out.shape == (2, 11)
+    with pytest.raises(ValueError, match="pairs: expected a sequence of"):
+        data.DatesDataset(6)
 
 
 def test_pad_collate_and_split():
@@ -117,13 +124,33 @@ def test_pad_collate_and_split():
     assert torch.equal(y_tr, x_tr * 10) and x_va.tolist() == val
 
 
-def test_copy_and_recall_tasks():
-    src, tgt = data.make_copy_task(16, 7, 10, seed=0)
-    assert src.shape == tgt.shape == (16, 7) and torch.equal(src, tgt)
-    assert src.min() >= 4 and src.max() < 10
-    src_r, tgt_r = data.make_copy_task(16, 7, 10, seed=0, reverse=True)
-    assert torch.equal(src_r, src) and torch.equal(tgt_r, src.flip(1))
-    assert not torch.equal(data.make_copy_task(16, 7, 10, seed=1)[0], src)
+def test_copy_task_strings_are_distinct_and_reversed():
+    pairs = data.make_copy_task(500, 2, 6, seed=0)
+    assert pairs == data.make_copy_task(500, 2, 6, seed=0)
+    assert pairs != data.make_copy_task(500, 2, 6, seed=1)
+    assert all(s == t for s, t in pairs)
+    sources = [s for s, _ in pairs]
+    assert len(set(sources)) == 500, "sources must be distinct, so a split of them is disjoint"
+    assert set("".join(sources)) == set(data.DIGITS)
+    assert {len(s) for s in sources} == {2, 3, 4, 5, 6}
+    reversed_pairs = data.make_copy_task(500, 2, 6, seed=0, reverse=True)
+    assert [s for s, _ in reversed_pairs] == sources and all(t == s[::-1] for s, t in reversed_pairs)
+    assert set("".join(s for s, _ in data.make_copy_task(4, 3, 3, alphabet="ab"))) == {"a", "b"}
+    train, held_out = data.train_val_split(pairs, val_fraction=0.2, seed=0)
+    assert not {s for s, _ in train} & {s for s, _ in held_out}
+    vocab = data.CharVocab(data.DIGITS)
+    enc = data.encode_pairs(reversed_pairs[:3], vocab, vocab)
+    for row, (s, t) in zip(enc.tgt_out, reversed_pairs[:3]):
+        assert vocab.decode(row) == t
+    with pytest.raises(ValueError, match="n: expected at most 5"):
+        data.make_copy_task(6, 1, 1)
+    with pytest.raises(ValueError, match="min_len, max_len"):
+        data.make_copy_task(6, 5, 4)
+    with pytest.raises(ValueError, match="alphabet"):
+        data.make_copy_task(6, 5, 5, alphabet="aa")
+
+
+def test_recall_task():
     x, y = data.make_recall_task(64, 30, 12, seed=0)
     assert x.shape == (64, 30) and y.shape == (64,)
     assert torch.equal(y, x[:, 0]) and x.min() >= 4 and x.max() < 12
@@ -132,6 +159,7 @@ def test_copy_and_recall_tasks():
     with pytest.raises(ValueError, match="vocab_size"):
         data.make_recall_task(4, 5, 4, seed=0)
     state = torch.random.get_rng_state()
+    data.make_recall_task(4, 4, 8, seed=0)
     data.make_copy_task(4, 4, 8, seed=0)
     assert torch.equal(state, torch.random.get_rng_state()), "generators must not touch the global RNG"
 

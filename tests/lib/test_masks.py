@@ -42,8 +42,35 @@ def test_combine_skips_none_and_rejects_bad_input():
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True])
 def test_causal_mask_rejects_bad_length(bad):
-    with pytest.raises(ValueError, match="T: expected a positive int"):
+    with pytest.raises(ValueError, match="T_q: expected a positive int"):
         causal_mask(bad)
+    with pytest.raises(ValueError, match="T_k: expected a positive int"):
+        causal_mask(1, bad)
+
+
+def test_causal_mask_for_queries_appended_to_a_cache():
+    # 2 new queries after 3 cached positions: they are positions 3 and 4 of 5
+    m = causal_mask(2, 5)
+    assert torch.equal(m, torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool))
+    assert causal_mask(1, 6).all(), "the newest single query sees every cached key"
+    assert torch.equal(causal_mask(4, 4), causal_mask(4))
+    for T_q in range(1, 6):  # the last T_q rows of the square mask
+        assert torch.equal(causal_mask(T_q, 5), causal_mask(5)[-T_q:])
+    with pytest.raises(ValueError, match="T_q: expected at most T_k = 3 queries"):
+        causal_mask(4, 3)
+    assert causal_mask(3, 4, device="meta").device.type == "meta"
+
+
+def test_padding_mask_with_a_nonzero_pad_id_and_three_masks_combined():
+    tokens = torch.tensor([[3, 5, 6, 3], [7, 3, 3, 3], [4, 4, 4, 4]])    # pad id 3; B = 3
+    pad = padding_mask(tokens, pad_id=3)
+    assert torch.equal(pad[:, 0, 0], tokens != 3)
+    per_head = torch.rand(1, 2, 4, 4, generator=torch.Generator().manual_seed(0)) < 0.7  # H = 2 != B
+    m = combine_masks(causal_mask(4), None, pad, per_head)
+    assert m.shape == (3, 2, 4, 4)
+    expected = causal_mask(4)[None, None] & (tokens != 3)[:, None, None, :] & per_head
+    assert torch.equal(m, expected)
+    assert torch.equal(combine_masks(pad), pad)
 
 
 def test_padding_mask_rejects_wrong_rank():

@@ -75,6 +75,18 @@ def test_mask_is_respected_and_fully_masked_row_is_zero(kind):
     assert torch.isfinite(q.grad).all()
 
 
+def test_luong_scores_take_one_query_or_t_queries_per_sentence():
+    torch.manual_seed(0)
+    q, k, W = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64), torch.randn(4, 4, dtype=torch.float64)
+    torch.testing.assert_close(seq2seq.dot_score(q, k), torch.einsum("btd,bsd->bts", q, k))
+    for t in range(3):  # the T-query form is the one-query form, row by row
+        torch.testing.assert_close(seq2seq.dot_score(q, k)[:, t], seq2seq.dot_score(q[:, t], k))
+        torch.testing.assert_close(seq2seq.general_score(q, k, W)[:, t], seq2seq.general_score(q[:, t], k, W))
+    W_rect = torch.randn(4, 6, dtype=torch.float64)
+    k6 = torch.randn(2, 5, 6, dtype=torch.float64)
+    torch.testing.assert_close(seq2seq.general_score(q, k6, W_rect), torch.einsum("btq,qk,bsk->bts", q, W_rect, k6))
+
+
 def test_attention_validates_shapes():
     attn = seq2seq.AdditiveAttention(D, 6, 7)
     with pytest.raises(ValueError, match=r"query: expected shape \(B, 4\), got \(3, 5\)"):
@@ -113,11 +125,15 @@ def test_seq2seq_shapes(attention):
     src = torch.randint(3, 11, (B, S))
     tgt_in = torch.randint(3, 9, (B, 4))
     assert model(src, tgt_in).shape == (B, 4, 9)
-    tokens, attn = model.greedy_decode(src, max_len=6, bos_id=1, eos_id=2)
+    tokens = model.greedy_decode(src, max_len=6, bos_id=1, eos_id=2)
+    assert isinstance(tokens, torch.Tensor) and tokens.dtype == torch.long
     assert tokens.shape[0] == B and tokens.shape[1] <= 6
+    tgt_in = torch.cat([torch.ones(B, 1, dtype=torch.long), tokens[:, :-1]], dim=1)
     if attention is None:
-        assert attn is None
+        with pytest.raises(ValueError, match="alignment: this model has no attention"):
+            model.alignment(src, tgt_in)
     else:
+        attn = model.alignment(src, tgt_in)
         assert attn.shape == (B, tokens.shape[1], S)
         torch.testing.assert_close(attn.sum(-1), torch.ones_like(attn.sum(-1)))
 
@@ -162,9 +178,12 @@ def test_overfits_eight_examples_and_greedy_decode_reproduces_them():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0], losses[::10]
-    tokens, attn = model.greedy_decode(src, max_len=10, bos_id=1, eos_id=2)
+    tokens = model.greedy_decode(src, max_len=10, bos_id=1, eos_id=2)
     assert tokens.shape[1] == tgt.shape[1], "decoding must stop once every row has produced EOS"
     assert torch.equal(tokens, tgt)
+    # the alignment of the reversal is the anti-diagonal, read off a teacher-forced pass
+    weights = model.alignment(src, torch.cat([torch.ones(8, 1, dtype=torch.long), tokens[:, :-1]], dim=1))
+    assert weights.shape == (8, 5, 4)
 
 
 def test_greedy_decode_pads_after_eos_and_stops_at_max_len():
@@ -174,10 +193,10 @@ def test_greedy_decode_pads_after_eos_and_stops_at_max_len():
     with torch.no_grad():
         model.decoder.out.weight.zero_()
         model.decoder.out.bias.copy_(torch.arange(8.0))  # always predicts 7, never EOS
-    tokens, _ = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=2)
+    tokens = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=2)
     assert tokens.shape == (2, 5) and (tokens == 7).all()
-    tokens, attn = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=7)
-    assert tokens.shape == (2, 1) and attn.shape == (2, 1, 4)
+    tokens = model.greedy_decode(src, max_len=5, bos_id=1, eos_id=7)
+    assert tokens.shape == (2, 1)
     # one row finishes first: the other keeps going, the finished one is padded
     with torch.no_grad():
         model.decoder.out.bias.zero_()
@@ -193,7 +212,7 @@ def test_greedy_decode_pads_after_eos_and_stops_at_max_len():
         return torch.nn.functional.one_hot(script, 8).float() * 10, hidden, w
 
     model.decoder.step = scripted_step
-    tokens, _ = model.greedy_decode(src, max_len=9, bos_id=1, eos_id=2)
+    tokens = model.greedy_decode(src, max_len=9, bos_id=1, eos_id=2)
     assert tokens.tolist() == [[3, 4, 2], [2, 0, 0]]
 
 
