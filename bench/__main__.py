@@ -1,10 +1,11 @@
 """python -m bench [BENCHMARK ...] [--quick] [--no-write]: run benchmarks, print tables, write bench/RESULTS.md.
 
-Benchmarks, in the order they run: attention, gpt, ddp, grading, course, claims.
+Benchmarks, in the order they run: attention, gpt, ddp, grading, course, claims, finetune.
 ``course`` times every solution notebook top to bottom; ``claims`` re-runs every
 notebook over seeds and CPU configurations and reports each experiment's effect
 against the margin its notebook asserts (``--notebooks`` limits it to some
-notebooks, ``--no-run`` only gathers the stored sweeps in bench/claims/).
+notebooks, ``--no-run`` only gathers the stored sweeps in bench/claims/); ``finetune``
+reports notebook 10's learners (time and held-out accuracy), from the course run when there was one.
 ``--quick`` runs tiny versions to check the code, and writes nothing.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from .common import Section, git_commit, load_average, log, machine
 from .report import print_section, store, write_markdown
 
-BENCHMARKS = ["attention", "gpt", "ddp", "grading", "course", "claims"]
+BENCHMARKS = ["attention", "gpt", "ddp", "grading", "course", "claims", "finetune"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,8 @@ from .device import get_device, seed_everything
 
 _MODULES = (
     "device", "rnn", "seq2seq", "attention", "multihead", "positional", "blocks", "masks",
-    "transformer", "bert", "gpt", "tokenizers", "data", "train", "viz", "grading", "claims", "mistakes", "checks",
+    "transformer", "bert", "checkpoints", "gpt", "tokenizers", "data", "train", "viz", "grading", "claims",
+    "mistakes", "checks",
 )
 __all__ = ["get_device", "seed_everything", *_MODULES]
 __version__ = "0.1.0"

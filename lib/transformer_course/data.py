@@ -301,11 +301,13 @@ def make_recall_task(n: int, length: int, vocab_size: int, seed: int = 0,
 # --------------------------------------------------------------------------- sentiment
 POSITIVE_WORDS = ["good", "great", "fun", "wonderful", "brilliant", "charming", "enjoyable", "clever"]
 NEGATIVE_WORDS = ["bad", "awful", "boring", "dull", "terrible", "disappointing", "tedious", "bland"]
+_ADJECTIVES = POSITIVE_WORDS + NEGATIVE_WORDS  # an adjective's index j decides, with the template, its split
 _SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the soundtrack", "the ending",
              "the story", "the dialogue", "the cast", "this show"]
 _INTENSIFIERS = ["very", "really", "truly", "incredibly", "so", "quite", "absolutely"]
 NEGATORS = frozenset({"not", "never", "no", "hardly", "nothing", "nobody", "neither", "nor", "without"})
 _NEGATED_PHRASES = ("anything but", "far from")
+SENTIMENT_SPLITS = ("train", "validation", "test")
 
 
 def has_negation(sentence: str) -> bool:
@@ -316,59 +318,84 @@ def has_negation(sentence: str) -> bool:
             or any(p in text for p in _NEGATED_PHRASES))
 
 
+# Templates: {s} a subject, {i} an intensifier, {a} and {b} adjectives. Every template has a
+# number t (its place in _TEMPLATES); with the indices j of its adjectives it makes the key
+# that decides the split (_split_of), so a (template, adjective) combination, such as
+# "far from" + "boring", occurs in one split only.
+_PLAIN = ["{s} was {a}", "{s} was {i} {a}", "{s} is {a}", "{s} was {a} and {b}"]  # label = polarity of {a}
+_NEGATED = [  # label = the opposite of {a}'s polarity
+    "{s} was not {a}", "{s} was not {a} at all", "not {a} at all", "{s} was never {a}", "never {a}",
+    "{s} was anything but {a}", "{s} was far from {a}", "{s} wasn't {a}", "i wouldn't call {s} {a}",
+    "nothing about {s} was {a}", "{s} was hardly {a}",
+    "{s} was not {i} {a}",  # only with a positive {a}: "not very bad" is not praise
+]
+# "good? no, not good" is negative, "good? yes, very good" positive: the '?' decides nothing
+_QUESTIONS = ["{a}? no, not {a}", "{a}? yes, {i} {a}"]
+# Order templates: the label follows {b} ("second") for "but"-like contrasts and {a} ("first")
+# for "X, not Y". Swapping the two adjectives keeps the words and flips the label: a bag of
+# words cannot tell the two sentences apart.
+_ORDERED = [("{s} was {a}, but actually {b}", "second"), ("{s} was {a}, not {b}", "first"),
+            ("it starts {a} but ends {b}", "second"), ("i expected {s} to be {a}, but it was {b}", "second"),
+            ("{s} was not {a}, it was {b}", "second"), ("{a} at first, then {b}", "second")]
+_TEMPLATES = _PLAIN + _NEGATED + _QUESTIONS + [t for t, _ in _ORDERED]
+
+
+def _split_of(template: str, *adjectives: str) -> str:
+    """The split a (template, adjectives) combination belongs to: 2 of 8 residues test, 2 validation.
+
+    Residues of ``t + sum(j)`` modulo 8 spread every template's combinations over the
+    splits, a quarter of its adjectives in test, half of them positive (j and j + 8
+    share a residue); a mirror pair has the same sum, so both halves share a split.
+    """
+    r = (_TEMPLATES.index(template) + sum(_ADJECTIVES.index(a) for a in adjectives)) % 8
+    return "test" if r in (0, 4) else "validation" if r in (2, 6) else "train"
+
+
 def _adj(rng: random.Random, positive: bool) -> str:
     return rng.choice(POSITIVE_WORDS if positive else NEGATIVE_WORDS)
 
 
-# One-sentence templates: each takes (rng, label) and returns a sentence whose true
-# sentiment is ``label`` (1 = positive). Negation flips the adjective's polarity.
+def _fill(rng, template: str, a: str, b: str | None = None) -> str:
+    return template.format(s=rng.choice(_SUBJECTS), i=rng.choice(_INTENSIFIERS), a=a, b=b)
+
+
+# Each kind takes (rng, label) and returns (sentence with that true label, template, adjectives).
 def _plain(rng, y):
-    s, a = rng.choice(_SUBJECTS), _adj(rng, y)
-    return rng.choice([f"{s} was {a}", f"{s} was {rng.choice(_INTENSIFIERS)} {a}", f"{s} is {a}",
-                       f"{s} was {a} and {_adj(rng, y)}"])
+    template, a, b = rng.choice(_PLAIN), _adj(rng, y), _adj(rng, y)
+    return (_fill(rng, template, a, b), template, (a, b)) if "{b}" in template else (_fill(rng, template, a), template, (a,))
 
 
 def _negated(rng, y):
-    s, a = rng.choice(_SUBJECTS), _adj(rng, not y)
-    return rng.choice([
-        f"{s} was not {a}", f"{s} was not {a} at all", f"not {a} at all", f"{s} was never {a}",
-        f"never {a}", f"{s} was anything but {a}", f"{s} was far from {a}", f"{s} wasn't {a}",
-        f"i wouldn't call {s} {a}", f"nothing about {s} was {a}", f"{s} was hardly {a}",
-    ] + ([f"{s} was not {rng.choice(_INTENSIFIERS)} {a}"] if not y else []))  # "not very bad" is not praise
+    template, a = rng.choice(_NEGATED if not y else _NEGATED[:-1]), _adj(rng, not y)
+    return _fill(rng, template, a), template, (a,)
 
 
 def _question(rng, y):
-    # "good? no, not good" is negative; "good? yes, very good" is positive: the '?' decides nothing
     if rng.random() < 0.5:
         a = _adj(rng, not y)
-        return f"{a}? no, not {a}"
+        return _fill(rng, _QUESTIONS[0], a), _QUESTIONS[0], (a,)
     a = _adj(rng, y)
-    return f"{a}? yes, {rng.choice(_INTENSIFIERS)} {a}"
-
-
-# Order templates: fill(first, second) where the label follows ``second`` for "but"-like
-# contrasts and ``first`` for "X, not Y". Swapping the two adjectives keeps the words and
-# flips the label: a bag of words cannot tell the two sentences apart.
-_ORDER_TEMPLATES = [
-    (lambda s, a, b: f"{s} was {a}, but actually {b}", "second"),
-    (lambda s, a, b: f"{s} was {a}, not {b}", "first"),
-    (lambda s, a, b: f"it starts {a} but ends {b}", "second"),
-    (lambda s, a, b: f"i expected {s} to be {a}, but it was {b}", "second"),
-    (lambda s, a, b: f"{s} was not {a}, it was {b}", "second"),
-    (lambda s, a, b: f"{a} at first, then {b}", "second"),
-]
+    return _fill(rng, _QUESTIONS[1], a), _QUESTIONS[1], (a,)
 
 
 def _ordered(rng, y):
-    """(sentence with label y, its mirror with label 1 - y), same multiset of words."""
-    fill, decides = rng.choice(_ORDER_TEMPLATES)
+    """((sentence with label y, its mirror with label 1 - y), template, adjectives): same words, other order."""
+    template, decides = rng.choice(_ORDERED)
     s = rng.choice(_SUBJECTS)
     deciding, other = _adj(rng, y), _adj(rng, not y)
     a, b = (other, deciding) if decides == "second" else (deciding, other)
-    return fill(s, a, b), fill(s, b, a)
+    return (template.format(s=s, a=a, b=b), template.format(s=s, a=b, b=a)), template, (a, b)
 
 
-def make_sentiment(n: int, seed: int = 0, pair_fraction: float = 0.3) -> list[tuple[str, int]]:
+def _draw(rng, kind, y, split):
+    """A draw of ``kind`` whose (template, adjectives) combination belongs to ``split``."""
+    while True:
+        sentence, template, adjectives = kind(rng, y)
+        if _split_of(template, *adjectives) == split:
+            return sentence
+
+
+def make_sentiment(n: int, seed: int = 0, pair_fraction: float = 0.3, split: str = "train") -> list[tuple[str, int]]:
     """``n`` (sentence, label) pairs, label 1 = positive, 0 = negative; exactly balanced (+-1).
 
     Lowercase short reviews built from polar adjectives, intensifiers, negation
@@ -376,22 +403,33 @@ def make_sentiment(n: int, seed: int = 0, pair_fraction: float = 0.3) -> list[tu
     ("bad, but actually good" -> 1). About ``pair_fraction`` of the examples come as
     minimal pairs: the same words in another order with the opposite label, so a
     bag-of-words model cannot reach 100 %. Use ``has_negation`` to split by negation.
+
+    ``split`` (``"train"``, ``"validation"`` or ``"test"``) chooses which (template,
+    adjective) combinations may occur: each combination, such as "was far from" with
+    "boring" or "it starts ... but ends ..." with "dull" and "great", belongs to exactly one
+    split (a quarter of them to test, a quarter to validation, half to train). Sets drawn from different
+    splits therefore share no sentence, whatever their seeds, and a test set measures
+    whether a model composes a negator with an adjective it has never seen it negate.
     """
+    if split not in SENTIMENT_SPLITS:
+        raise ValueError(f"split: expected one of {SENTIMENT_SPLITS}, got {split!r}")
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n: expected a non-negative int, got {n!r}")
     rng = random.Random(seed)
     examples: list[tuple[str, int]] = []
     while len(examples) < n - 1:
         y = rng.randint(0, 1)
         if rng.random() < pair_fraction:
-            sentence, mirror = _ordered(rng, y)
+            sentence, mirror = _draw(rng, _ordered, y, split)
             examples += [(sentence, y), (mirror, 1 - y)]
         else:
             # singles also come in opposite-label twos, which keeps the labels balanced
             for label in (y, 1 - y):
                 kind = rng.choices([_plain, _negated, _question], weights=[3, 4, 1])[0]
-                examples.append((kind(rng, label), label))
+                examples.append((_draw(rng, kind, label, split), label))
     if len(examples) < n:
         y = rng.randint(0, 1)
-        examples.append((_negated(rng, y), y))
+        examples.append((_draw(rng, _negated, y, split), y))
     rng.shuffle(examples)
     return examples
 

@@ -1,7 +1,8 @@
 """One training loop for every notebook and benchmark.
 
 ``fit`` runs a fixed number of optimizer steps with a tqdm progress bar,
-gradient clipping, a warmup + cosine learning-rate schedule, mixed precision on
+gradient clipping, a warmup + cosine (or linear) learning-rate schedule,
+evaluation every few steps (optionally keeping the best weights), mixed precision on
 CUDA (bf16 where supported, else fp16 with a gradient scaler) and
 DistributedDataParallel when the script was started by ``torchrun``:
 
@@ -91,6 +92,20 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def warmup_linear(step: int, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> float:
+    """Learning-rate multiplier at ``step`` (0-based): linear warmup, then linear decay.
+
+    The warmup is ``warmup_cosine``'s, ``(step + 1) / warmup_steps``; from 1 at step
+    ``warmup_steps`` the multiplier then falls in a straight line, reaching ``min_ratio``
+    at ``total_steps``: with ``min_ratio = 0`` it is ``(total_steps - step) / (total_steps -
+    warmup_steps)``, the schedule BERT was fine-tuned with.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1.0 - min_ratio) * (1.0 - progress)
+
+
 def adamw(model: nn.Module, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999)) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (Linear weights, embeddings), not on biases or norms."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -109,6 +124,8 @@ class History:
 
     ``grad_norms`` are the total gradient norms *before* clipping; ``evals`` holds
     ``(step, result)`` pairs from ``eval_fn``. ``losses`` are this process's own.
+    With ``fit(..., keep_best=...)``, ``best_step`` and ``best_eval`` say which
+    evaluation's weights the model ended with.
     """
 
     steps: list[int] = field(default_factory=list)
@@ -118,6 +135,8 @@ class History:
     evals: list[tuple[int, Any]] = field(default_factory=list)
     wall_time: float = 0.0
     tokens_per_sec: float | None = None
+    best_step: int | None = None
+    best_eval: float | None = None
 
     @property
     def final_loss(self) -> float:
@@ -137,6 +156,8 @@ class History:
         numeric = [(s, r) for s, r in self.evals if isinstance(r, (int, float))]
         if numeric:
             ax.plot(*zip(*numeric), "o-", label="eval")
+        if self.best_step is not None:
+            ax.axvline(self.best_step, color="gray", ls=":", label="kept (best eval)")
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         if logy:
@@ -217,10 +238,10 @@ def evaluate(model: nn.Module, batches: Iterable, metric_fn: Callable | None = N
 
 def fit(model: nn.Module, train_batches, *, steps: int, lr: float = 3e-4, loss_fn: Callable | None = None,
         eval_fn: Callable | None = None, eval_every: int | None = None, grad_clip: float | None = 1.0,
-        warmup_steps: int = 0, schedule: str = "cosine", min_lr_ratio: float = 0.1, weight_decay: float = 0.0,
-        betas=(0.9, 0.999), amp: bool = True, device=None, progress: bool = True, desc: str = "training",
-        log_every: int = 10, optimizer: torch.optim.Optimizer | None = None,
-        tokens_per_step: int | None = None) -> History:
+        warmup_steps: int = 0, schedule: str = "cosine", min_lr_ratio: float | None = None,
+        weight_decay: float = 0.0, betas=(0.9, 0.999), amp: bool = True, device=None, progress: bool = True,
+        desc: str = "training", log_every: int = 10, optimizer: torch.optim.Optimizer | None = None,
+        tokens_per_step: int | None = None, keep_best: str | None = None) -> History:
     """Train ``model`` for ``steps`` optimizer steps; returns a ``History``.
 
     - ``train_batches``: a callable returning a batch, or an iterable of batches
@@ -229,19 +250,31 @@ def fit(model: nn.Module, train_batches, *, steps: int, lr: float = 3e-4, loss_f
     - ``loss_fn(model, batch) -> scalar loss``; default ``model(*batch)`` giving a
       loss or ``(logits, loss)``.
     - ``eval_fn(model) -> float | dict`` runs every ``eval_every`` steps and after
-      the last, under ``no_grad`` in eval mode.
+      the last, under ``no_grad`` in eval mode (the training mode is restored after,
+      even when ``eval_fn`` raises).
+    - ``keep_best``: ``"max"`` or ``"min"`` (``eval_fn`` returning a number): the model
+      ends with the weights of its best evaluation, not its last, which is how a
+      validation set chooses the number of steps; ``History.best_step`` says which.
+      Under DDP, ``eval_fn`` must return the same number in every process.
     - ``grad_clip``: clip the total gradient norm to this (None or 0: never).
-    - ``schedule``: ``"cosine"`` (``warmup_cosine`` down to ``min_lr_ratio * lr``)
-      or ``"constant"`` (after the same warmup).
+    - ``schedule``: ``"cosine"`` (``warmup_cosine`` down to ``min_lr_ratio * lr``,
+      default 0.1), ``"linear"`` (``warmup_linear`` down to ``min_lr_ratio * lr``,
+      default 0) or ``"constant"`` (after the same warmup).
     - ``amp``: autocast on CUDA (bf16 if supported, else fp16 + GradScaler); fp32 elsewhere.
     - ``tokens_per_step``: tokens in one process's batch, to report tokens/sec.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive int, got {steps!r}")
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule: expected 'cosine' or 'constant', got {schedule!r}")
+    if schedule not in ("cosine", "linear", "constant"):
+        raise ValueError(f"schedule: expected 'cosine', 'linear' or 'constant', got {schedule!r}")
     if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
         raise ValueError(f"eval_every: expected None or a positive int, got {eval_every!r}")
+    if keep_best not in (None, "max", "min"):
+        raise ValueError(f"keep_best: expected None, 'max' or 'min', got {keep_best!r}")
+    if keep_best is not None and eval_fn is None:
+        raise ValueError("keep_best: needs an eval_fn to say which weights are best, got eval_fn=None")
+    if min_lr_ratio is None:
+        min_lr_ratio = 0.0 if schedule == "linear" else 0.1
 
     distributed = is_distributed()
     if distributed:
@@ -255,6 +288,8 @@ def fit(model: nn.Module, train_batches, *, steps: int, lr: float = 3e-4, loss_f
     optimizer = optimizer or adamw(core, lr=lr, weight_decay=weight_decay, betas=betas)
     if schedule == "cosine":
         multiplier = lambda s: warmup_cosine(s, warmup_steps, steps, min_lr_ratio)  # noqa: E731
+    elif schedule == "linear":
+        multiplier = lambda s: warmup_linear(s, warmup_steps, steps, min_lr_ratio)  # noqa: E731
     else:
         multiplier = lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0  # noqa: E731
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
@@ -277,13 +312,26 @@ def fit(model: nn.Module, train_batches, *, steps: int, lr: float = 3e-4, loss_f
                 history.grad_norms.append(norm)
             pending.clear()
 
+    best_state: dict[str, torch.Tensor] | None = None
+
     def run_eval(step):
+        nonlocal best_state
         was_training = core.training
         core.eval()
-        with torch.no_grad():
-            result = eval_fn(core)
-        core.train(was_training)
+        try:
+            with torch.no_grad():
+                result = eval_fn(core)
+        finally:
+            core.train(was_training)
         history.evals.append((step, result))
+        if keep_best is not None:
+            if not isinstance(result, (int, float)) or isinstance(result, bool):
+                raise ValueError(f"eval_fn: keep_best={keep_best!r} needs a number, got {type(result).__name__}")
+            better = history.best_eval is None or (
+                result > history.best_eval if keep_best == "max" else result < history.best_eval)
+            if better:  # a copy on the model's device: one state dict, written only when the eval improves
+                history.best_step, history.best_eval = step, float(result)
+                best_state = {k: v.detach().clone() for k, v in core.state_dict().items()}
         return result
 
     bar = tqdm(total=steps, desc=desc, disable=not progress or not is_main_process(), dynamic_ncols=True)
@@ -315,6 +363,8 @@ def fit(model: nn.Module, train_batches, *, steps: int, lr: float = 3e-4, loss_f
                 postfix["eval"] = f"{result:.4f}"
         bar.set_postfix(postfix, refresh=False)
         bar.update()
+    if best_state is not None:
+        core.load_state_dict(best_state)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     history.wall_time = time.perf_counter() - start

@@ -276,7 +276,7 @@ def test_sequence_classification_head(gen):
     config = BertConfig(**SMALL)
     clf = BertForSequenceClassification(config, num_labels=3).eval()
     ids, types, mask = _batch(gen)
-    logits, loss = clf(ids, types, mask, labels=torch.tensor([0, 2, 1]))
+    logits, loss = clf(ids, token_type_ids=types, attention_mask=mask, labels=torch.tensor([0, 2, 1]))
     assert logits.shape == (3, 3) and loss.shape == ()
     pooled = clf.bert(ids, types, mask)[1]
     torch.testing.assert_close(logits, clf.classifier(pooled))

@@ -231,6 +231,50 @@ def test_sentiment_course_examples_are_labelled_right():
     assert found and all(examples[s] == int(s.split("?")[0] in data.NEGATIVE_WORDS) for s in found)
 
 
+def test_sentiment_splits_share_no_sentence_and_no_negated_combination():
+    sets = {split: data.make_sentiment(3000, seed=i, split=split) for i, split in enumerate(data.SENTIMENT_SPLITS)}
+    sentences = {split: {s for s, _ in examples} for split, examples in sets.items()}
+    for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
+        assert not sentences[a] & sentences[b], (a, b)
+    assert not {s for s, _ in data.make_sentiment(3000, seed=7)} & sentences["test"]  # whatever the seeds
+
+    def negated_pairs(split):
+        pairs = set()
+        for s in sentences[split]:
+            for phrase in ("was never", "was far from", "was anything but", "was hardly", "wasn't"):
+                match = re.search(rf"{phrase} (\w+)$", s)
+                if match:
+                    pairs.add((phrase, match.group(1)))
+        return pairs
+    train, test = negated_pairs("train"), negated_pairs("test")
+    assert train and test and not train & test
+    # every held-out adjective still occurs in training, negated by other words and plain
+    train_words = {w for s in sentences["train"] for w in s.replace(",", " ").replace("?", " ").split()}
+    assert {adjective for _, adjective in test} <= train_words
+    for split, examples in sets.items():
+        assert sum(y for _, y in examples) == len(examples) // 2, split
+        negated = [y for s, y in examples if data.has_negation(s)]
+        assert 0.3 < len(negated) / len(examples) < 0.7 and 0.4 < sum(negated) / len(negated) < 0.6, split
+
+
+def test_sentiment_mirror_pairs_stay_in_one_split():
+    for split in data.SENTIMENT_SPLITS:
+        examples = dict(data.make_sentiment(600, seed=3, split=split, pair_fraction=1.0))
+        starts = [s for s in examples if s.startswith("it starts ")]
+        assert starts
+        for s in starts:
+            first, second = re.fullmatch(r"it starts (\w+) but ends (\w+)", s).groups()
+            assert f"it starts {second} but ends {first}" in examples, s
+
+
+def test_sentiment_rejects_unknown_splits():
+    with pytest.raises(ValueError, match=r"split: expected one of \('train', 'validation', 'test'\), got 'dev'"):
+        data.make_sentiment(10, split="dev")
+    with pytest.raises(ValueError, match="n: expected a non-negative int, got -1"):
+        data.make_sentiment(-1)
+    assert data.make_sentiment(0) == []
+
+
 def test_python_docs_corpus():
     text = data.python_docs_corpus(max_chars=20_000)
     assert len(text) == 20_000 and text.isascii()

@@ -10,7 +10,8 @@ import torch.nn as nn
 
 import transformer_course
 from transformer_course.gpt import GPT, GPTConfig
-from transformer_course.train import History, evaluate, fit, is_distributed, is_main_process, warmup_cosine
+from transformer_course.train import (History, evaluate, fit, is_distributed, is_main_process, warmup_cosine,
+                                      warmup_linear)
 
 
 def cyclic_batches(vocab=8, T=12, B=16, seed=0):
@@ -47,6 +48,71 @@ def test_warmup_cosine_at_key_steps():
     assert warmup_cosine(0, 0, 100) == pytest.approx(1.0)
     values = [warmup_cosine(s, 10, 110) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_warmup_linear_at_key_steps():
+    assert warmup_linear(0, 4, 12) == pytest.approx(0.25)
+    assert warmup_linear(3, 4, 12) == pytest.approx(1.0)
+    assert warmup_linear(4, 4, 12) == pytest.approx(1.0)
+    assert warmup_linear(8, 4, 12) == pytest.approx(0.5)  # (12 - 8) / (12 - 4)
+    assert warmup_linear(11, 4, 12) == pytest.approx(1 / 8)  # the last step still moves
+    assert warmup_linear(12, 4, 12) == pytest.approx(0.0)
+    assert warmup_linear(30, 4, 12) == pytest.approx(0.0)
+    assert warmup_linear(8, 4, 12, min_ratio=0.2) == pytest.approx(0.6)
+    assert warmup_linear(0, 0, 10) == pytest.approx(1.0)
+    values = [warmup_linear(s, 4, 40) for s in range(4, 41)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+
+
+def test_linear_schedule_decays_to_zero_by_default():
+    history = fit(nn.Linear(3, 1), lambda: (torch.randn(4, 3),), steps=10, lr=0.5, warmup_steps=2,
+                  schedule="linear", loss_fn=lambda m, b: m(b[0]).pow(2).mean(), progress=False, device="cpu")
+    assert history.lrs == pytest.approx([0.5 * warmup_linear(s, 2, 10) for s in range(10)])
+    assert history.lrs[-1] == pytest.approx(0.5 / 8)
+    cosine = fit(nn.Linear(3, 1), lambda: (torch.randn(4, 3),), steps=10, lr=0.5, warmup_steps=2,
+                 loss_fn=lambda m, b: m(b[0]).pow(2).mean(), progress=False, device="cpu")
+    assert cosine.lrs == pytest.approx([0.5 * warmup_cosine(s, 2, 10, 0.1) for s in range(10)])  # default unchanged
+
+
+def test_keep_best_ends_with_the_weights_of_the_best_evaluation():
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    snapshots = []
+
+    def score(m):  # a made-up validation score that peaks at the second evaluation
+        snapshots.append(m.weight.detach().clone())
+        return [0.3, 0.9, 0.5, 0.7][len(snapshots) - 1]
+
+    history = fit(model, lambda: (torch.randn(8, 2),), steps=8, lr=0.1, eval_fn=score, eval_every=2,
+                  keep_best="max", loss_fn=lambda m, b: (m(b[0]) - 1).pow(2).mean(), progress=False, device="cpu")
+    assert [s for s, _ in history.evals] == [1, 3, 5, 7]
+    assert history.best_step == 3 and history.best_eval == 0.9
+    assert torch.equal(model.weight, snapshots[1]) and not torch.equal(model.weight, snapshots[-1])
+    assert model.training
+    lowest = fit(nn.Linear(2, 1), lambda: (torch.randn(8, 2),), steps=4, eval_fn=lambda m, it=iter([2.0, 1.0]): next(it),
+                 eval_every=2, keep_best="min", loss_fn=lambda m, b: m(b[0]).pow(2).mean(), progress=False,
+                 device="cpu")
+    assert lowest.best_step == 3 and lowest.best_eval == 1.0
+    plain = fit(nn.Linear(2, 1), lambda: (torch.randn(8, 2),), steps=2, loss_fn=lambda m, b: m(b[0]).pow(2).mean(),
+                progress=False, device="cpu")
+    assert plain.best_step is None and plain.best_eval is None
+    with pytest.raises(ValueError, match="keep_best: needs an eval_fn"):
+        fit(nn.Linear(2, 1), lambda: (torch.randn(8, 2),), steps=2, keep_best="max", progress=False, device="cpu")
+    with pytest.raises(ValueError, match="eval_fn: keep_best='max' needs a number, got dict"):
+        fit(nn.Linear(2, 1), lambda: (torch.randn(8, 2),), steps=2, keep_best="max", eval_fn=lambda m: {"a": 1},
+            loss_fn=lambda m, b: m(b[0]).pow(2).mean(), progress=False, device="cpu")
+
+
+def test_evaluation_inside_fit_restores_the_mode_even_when_it_raises():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+
+    def broken(m):
+        assert not m.training
+        raise RuntimeError("metric failed")
+    with pytest.raises(RuntimeError, match="metric failed"):
+        fit(model, lambda: (torch.randn(4, 2),), steps=1, eval_fn=broken, loss_fn=lambda m, b: m(b[0]).sum(),
+            progress=False, device="cpu")
+    assert model.training
 
 
 def test_history_records_every_step_and_the_schedule():
@@ -124,8 +190,8 @@ def test_history_plot():
     matplotlib.pyplot.close("all")
 
 
-@pytest.mark.parametrize("kwargs,name", [({"steps": 0}, "steps"), ({"schedule": "linear"}, "schedule"),
-                                         ({"eval_every": 0}, "eval_every")])
+@pytest.mark.parametrize("kwargs,name", [({"steps": 0}, "steps"), ({"schedule": "exponential"}, "schedule"),
+                                         ({"eval_every": 0}, "eval_every"), ({"keep_best": "last"}, "keep_best")])
 def test_bad_arguments_raise(kwargs, name):
     kwargs = {"steps": 2, **kwargs}
     with pytest.raises(ValueError, match=name):
