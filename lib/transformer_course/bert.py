@@ -50,7 +50,7 @@ class BertConfig:
         return self.hidden_size
 
     @classmethod
-    def from_hf_dict(cls, d: dict) -> "BertConfig":
+    def from_hf_dict(cls, d: dict) -> BertConfig:
         """From a Hugging Face ``config.json`` (unknown keys are ignored)."""
         d = dict(d)
         # HF's "gelu_new"/"gelu_pytorch_tanh" are the tanh approximation.
@@ -83,7 +83,8 @@ class BertEmbeddings(nn.Module):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         positions = torch.arange(T, device=input_ids.device)
-        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
+        x = (self.word_embeddings(input_ids) + self.position_embeddings(positions)
+             + self.token_type_embeddings(token_type_ids))
         return self.dropout(self.norm(x))
 
 
@@ -256,10 +257,11 @@ class BertForSequenceClassification(nn.Module):
 
     @classmethod
     def from_bert(cls, bert: BertModel, num_labels: int = 2, pooling: str = "pooler",
-                  dropout: float | None = None) -> "BertForSequenceClassification":
+                  dropout: float | None = None) -> BertForSequenceClassification:
         """A fresh head on a (pretrained) encoder; the encoder is shared, not copied."""
         p = next(bert.parameters())
-        return cls(bert.config, num_labels, bert=bert, pooling=pooling, dropout=dropout).to(device=p.device, dtype=p.dtype)
+        model = cls(bert.config, num_labels, bert=bert, pooling=pooling, dropout=dropout)
+        return model.to(device=p.device, dtype=p.dtype)
 
     def sentence_vector(self, input_ids, *, attention_mask=None, token_type_ids=None) -> torch.Tensor:
         """The ``(B, H)`` vector the classifier reads (before dropout), as ``pooling`` says."""
@@ -300,7 +302,9 @@ def mask_tokens(input_ids: torch.Tensor, vocab_size: int, mask_id: int, special_
         raise ValueError(f"mask_id: expected an id in [0, {vocab_size}), got {mask_id}")
     # Draw on the generator's device (a CPU generator cannot fill a CUDA tensor), then move.
     gen_device = generator.device if generator is not None else input_ids.device
-    rand = lambda: torch.rand(input_ids.shape, generator=generator, device=gen_device).to(input_ids.device)
+    def rand():
+        return torch.rand(input_ids.shape, generator=generator, device=gen_device).to(input_ids.device)
+
     is_special = torch.isin(input_ids, special.to(input_ids.device))
     selected = (rand() < mlm_probability) & ~is_special
     to_mask = selected & (rand() < 0.8)

@@ -132,7 +132,7 @@ def load_pretrained_bert(folder: str | Path, device: torch.device | str | None =
     state = bert_state_dict_from_hf(load_file(weights_file), config, source=weights_file, model=model)
     missing, _ = model.load_state_dict(state, strict=False)
     if any(name.startswith("pooler.") for name in missing):
-        warnings.warn(f"{weights_file}: no pooler weights; pooled_output uses a random pooler")
+        warnings.warn(f"{weights_file}: no pooler weights; pooled_output uses a random pooler", stacklevel=2)
     lowercase = True
     if (folder / "tokenizer_config.json").is_file():
         with open(folder / "tokenizer_config.json", encoding="utf-8") as f:

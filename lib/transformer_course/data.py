@@ -19,7 +19,7 @@ import random
 import re
 import sysconfig
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import lru_cache, cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -143,8 +143,9 @@ _DATE_FORMATS = [
     lambda d: f"{d.day:02d}.{d.month:02d}.{d.year}",                                        # 21.11.2026
     lambda d: f"{_MONTHS[d.month - 1]} {_ordinal(d.day)}, {d.year}",                        # November 21st, 2026
     lambda d: f"{d.day}-{_MONTHS[d.month - 1][:3].upper()}-{d.year % 100:02d}",            # 21-NOV-26
-    lambda d: f"{_WEEKDAYS[d.weekday()].lower()} {_MONTHS[d.month - 1].lower()} {d.day} {d.year}",  # saturday november 21 2026
-    lambda d: f"{_WEEKDAYS[d.weekday()][:3]} {d.day} {_MONTHS[d.month - 1][:3]}. '{d.year % 100:02d}",  # Sat 21 Nov. '26
+    # saturday november 21 2026; Sat 21 Nov. '26
+    lambda d: f"{_WEEKDAYS[d.weekday()].lower()} {_MONTHS[d.month - 1].lower()} {d.day} {d.year}",
+    lambda d: f"{_WEEKDAYS[d.weekday()][:3]} {d.day} {_MONTHS[d.month - 1][:3]}. '{d.year % 100:02d}",
     lambda d: f"{_WEEKDAYS[d.weekday()]}, the {_ordinal(d.day)} of {_MONTHS[d.month - 1]}, {d.year}",  # long form
 ]
 DATE_FORMAT_COUNT = len(_DATE_FORMATS)
@@ -362,7 +363,9 @@ def _fill(rng, template: str, a: str, b: str | None = None) -> str:
 # Each kind takes (rng, label) and returns (sentence with that true label, template, adjectives).
 def _plain(rng, y):
     template, a, b = rng.choice(_PLAIN), _adj(rng, y), _adj(rng, y)
-    return (_fill(rng, template, a, b), template, (a, b)) if "{b}" in template else (_fill(rng, template, a), template, (a,))
+    if "{b}" in template:
+        return _fill(rng, template, a, b), template, (a, b)
+    return _fill(rng, template, a), template, (a,)
 
 
 def _negated(rng, y):
@@ -526,7 +529,7 @@ def _mlm_fillings(template: str) -> list[dict[str, str]]:
     return [f for f in fillings if "person2" not in f or f["person2"] != f["person"]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mlm_pools() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Per split, per template, its sentences. Fixed (no seed): the held-out split is part of the data set,
     so every training seed is evaluated on the same unseen sentences."""

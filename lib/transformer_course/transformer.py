@@ -154,7 +154,8 @@ class Transformer(nn.Module):
         self._check_decode_args(src, max_len, bos_id=bos_id, eos_id=eos_id)
         vocab_size = self.decoder.lm_head.out_features
         if not isinstance(beam_size, int) or isinstance(beam_size, bool) or not 1 <= beam_size <= vocab_size:
-            raise ValueError(f"beam_size: expected an int from 1 to the vocabulary size {vocab_size}, got {beam_size!r}")
+            raise ValueError(f"beam_size: expected an int from 1 to the vocabulary size {vocab_size}, "
+                             f"got {beam_size!r}")
         B, k, device = src.shape[0], beam_size, src.device
         memory, src_mask = self.encode(src)
         dtype = torch.promote_types(memory.dtype, torch.float32)              # scores in at least float32

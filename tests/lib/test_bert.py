@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from transformer_course.bert import (IGNORE_INDEX, BertConfig, packaged_minilm_folder, BertForMaskedLM, BertForSequenceClassification, BertModel,
-                                     bert_state_dict_from_hf, load_pretrained_bert, mask_tokens, mlm_loss)
+from transformer_course.bert import (IGNORE_INDEX, BertConfig, BertForMaskedLM, BertForSequenceClassification,
+                                     BertModel, bert_state_dict_from_hf, load_pretrained_bert, mask_tokens, mlm_loss,
+                                     packaged_minilm_folder)
 from transformer_course.grading import randomize_parameters
 from transformer_course.tokenizers import WordPieceTokenizer
 

@@ -140,7 +140,7 @@ def test_copy_task_strings_are_distinct_and_reversed():
     assert not {s for s, _ in train} & {s for s, _ in held_out}
     vocab = data.CharVocab(data.DIGITS)
     enc = data.encode_pairs(reversed_pairs[:3], vocab, vocab)
-    for row, (s, t) in zip(enc.tgt_out, reversed_pairs[:3]):
+    for row, (_, t) in zip(enc.tgt_out, reversed_pairs[:3]):
         assert vocab.decode(row) == t
     with pytest.raises(ValueError, match="n: expected at most 5"):
         data.make_copy_task(6, 1, 1)

@@ -77,7 +77,8 @@ def test_mask_is_respected_and_fully_masked_row_is_zero(kind):
 
 def test_luong_scores_take_one_query_or_t_queries_per_sentence():
     torch.manual_seed(0)
-    q, k, W = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64), torch.randn(4, 4, dtype=torch.float64)
+    q, k = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 5, 4, dtype=torch.float64)
+    W = torch.randn(4, 4, dtype=torch.float64)
     torch.testing.assert_close(seq2seq.dot_score(q, k), torch.einsum("btd,bsd->bts", q, k))
     for t in range(3):  # the T-query form is the one-query form, row by row
         torch.testing.assert_close(seq2seq.dot_score(q, k)[:, t], seq2seq.dot_score(q[:, t], k))

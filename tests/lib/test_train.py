@@ -89,7 +89,8 @@ def test_keep_best_ends_with_the_weights_of_the_best_evaluation():
     assert history.best_step == 3 and history.best_eval == 0.9
     assert torch.equal(model.weight, snapshots[1]) and not torch.equal(model.weight, snapshots[-1])
     assert model.training
-    lowest = fit(nn.Linear(2, 1), lambda: (torch.randn(8, 2),), steps=4, eval_fn=lambda m, it=iter([2.0, 1.0]): next(it),
+    evals = iter([2.0, 1.0])
+    lowest = fit(nn.Linear(2, 1), lambda: (torch.randn(8, 2),), steps=4, eval_fn=lambda m: next(evals),
                  eval_every=2, keep_best="min", loss_fn=lambda m, b: m(b[0]).pow(2).mean(), progress=False,
                  device="cpu")
     assert lowest.best_step == 3 and lowest.best_eval == 1.0
