@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import torch
 
+from .tokenizers import CharTokenizer
+
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
@@ -79,28 +81,19 @@ def train_val_split(items, val_fraction: float = 0.1, seed: int = 0):
 
 
 # --------------------------------------------------------------------------- characters
-class CharVocab:
-    """Characters <-> ids, with the specials first: <pad>=0, <bos>=1, <eos>=2, <unk>=3.
+class CharVocab(CharTokenizer):
+    """A ``CharTokenizer`` for sequence-to-sequence tasks: the specials first, <pad>=0,
+    <bos>=1, <eos>=2, <unk>=3, then the characters in the order given.
 
     Unknown characters encode to <unk>; ``decode`` skips <pad>/<bos> and stops at <eos>.
     """
 
     def __init__(self, chars: Iterable[str]):
-        seen: list[str] = []
-        for ch in chars:
-            if len(ch) != 1:
-                raise ValueError(f"chars: expected single characters, got {ch!r}")
-            if ch not in seen:
-                seen.append(ch)
-        self.itos = list(SPECIALS) + seen
-        self.stoi = {ch: i for i, ch in enumerate(self.itos)}
-        self.pad_id, self.bos_id, self.eos_id, self.unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
-
-    def __len__(self) -> int:
-        return len(self.itos)
+        super().__init__(chars, SPECIALS, sort=False)
+        self.pad_id, self.bos_id, self.eos_id = PAD_ID, BOS_ID, EOS_ID
 
     def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
-        ids = [self.stoi.get(ch, UNK_ID) for ch in text]
+        ids = super().encode(text)
         return ([BOS_ID] if bos else []) + ids + ([EOS_ID] if eos else [])
 
     def decode(self, ids: Iterable[int]) -> str:

@@ -27,13 +27,23 @@ import torch
 class CharTokenizer:
     """One id per character; special tokens (e.g. ``"<pad>"``) come first.
 
+    The characters are sorted (``sort=True``) or kept in the order given, each
+    once. The course's one character vocabulary: ``data.CharVocab`` is this with
+    the sequence-to-sequence specials.
+
     >>> tok = CharTokenizer.from_text("hello world", special_tokens=["<pad>"])
     >>> tok.decode(tok.encode("hello"))
     'hello'
     """
 
-    def __init__(self, chars: Iterable[str], special_tokens: Sequence[str] = ()):
-        chars = sorted(set(chars) - set(special_tokens))
+    def __init__(self, chars: Iterable[str], special_tokens: Sequence[str] = (), sort: bool = True):
+        chars = list(chars)
+        wrong = [c for c in chars if not isinstance(c, str) or len(c) != 1]
+        if wrong:
+            raise ValueError(f"chars: expected single characters, got {wrong[0]!r}")
+        chars = [c for c in dict.fromkeys(chars) if c not in set(special_tokens)]
+        if sort:
+            chars = sorted(chars)
         self.special_tokens = list(special_tokens)
         self.itos: list[str] = self.special_tokens + chars
         self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}

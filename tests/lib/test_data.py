@@ -320,3 +320,14 @@ def test_mlm_sentences_errors():
         data.make_mlm_sentences(100_000, split="test", unique=True)
     with pytest.raises(ValueError, match="n: expected a non-negative int, got -1"):
         data.make_mlm_sentences(-1)
+
+
+def test_char_vocab_is_the_one_char_tokenizer_with_the_seq2seq_specials():
+    from transformer_course.tokenizers import CharTokenizer
+    vocab = data.CharVocab("ba-b")
+    assert isinstance(vocab, CharTokenizer)
+    assert vocab.itos == ["<pad>", "<bos>", "<eos>", "<unk>", "b", "a", "-"]   # order kept, each once
+    assert CharTokenizer("ba-b").itos == ["-", "a", "b"]                          # sorted by default
+    assert vocab.encode("abz", bos=True, eos=True) == [data.BOS_ID, 5, 4, data.UNK_ID, data.EOS_ID]
+    with pytest.raises(ValueError, match="chars: expected single characters, got 'ab'"):
+        data.CharVocab(["ab"])
