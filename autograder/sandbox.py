@@ -137,11 +137,13 @@ def sandbox_command(inner: list[str], *, staged: Path | None, limits: Limits, po
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": f"{WORKSPACE}/home",
            "PYTHONPATH": f"{STAGE}{os.pathsep}{STAGE}/lib", "PYTHONDONTWRITEBYTECODE": "1",
            "LANG": os.environ.get("LANG", "C.UTF-8")}
+    # The private /tmp is mounted before the read-only binds: a virtual environment or a
+    # course checkout under /tmp stays visible on top of it instead of being hidden by it.
     argv = [shutil.which("bwrap") or "bwrap", *NAMESPACES, *_system_args(),
-            *[a for src, dest in binds for a in ("--ro-bind", route[src], dest)],
             "--proc", "/proc", "--dev", "/dev", *_gpu_args(),
             "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm",
             "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", WORKSPACE,
+            *[a for src, dest in binds for a in ("--ro-bind", route[src], dest)],
             "--remount-ro", "/", "--chdir", WORKSPACE, "--clearenv",
             *[a for k, v in env.items() for a in ("--setenv", k, v)], "--", *inner]
     if not as_root:

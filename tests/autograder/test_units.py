@@ -244,6 +244,26 @@ def test_release_leak_check():
 
 
 # --------------------------------------------------------------------------
+# the sandbox's command line
+# --------------------------------------------------------------------------
+
+def test_python_under_tmp_is_bound_on_top_of_the_private_tmp(monkeypatch, tmp_path):
+    """A checkout or virtual environment under /tmp must stay visible in the sandbox: its
+    read-only bind has to come after the private /tmp, or the tmpfs hides it (bwrap mounts
+    in the order of its arguments)."""
+    from autograder import sandbox
+    monkeypatch.setattr(sandbox, "_python_prefixes", lambda: ["/tmp/ci/main/.venv", "/opt/python"])
+    argv = sandbox.sandbox_command(["python"], staged=tmp_path, limits=sandbox.Limits(), points=tmp_path)
+    if argv[1:3] == ["-m", "autograder.launch"]:       # as root: the launcher's bwrap command line
+        argv = json.loads(argv[3])["argv"]
+    tmpfs = list(zip(argv, argv[1:])).index(("--tmpfs", "/tmp"))
+    binds = {dest: i for i, (flag, _, dest) in enumerate(zip(argv, argv[1:], argv[2:])) if flag == "--ro-bind"}
+    for dest in ("/tmp/ci/main/.venv", "/opt/python", sandbox.STAGE):
+        assert binds[dest] > tmpfs, f"{dest} is bound before the private /tmp, which would hide it"
+    assert argv.index("--remount-ro") > max(binds.values())
+
+
+# --------------------------------------------------------------------------
 # finding submissions
 # --------------------------------------------------------------------------
 
