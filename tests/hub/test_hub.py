@@ -22,6 +22,7 @@ import re
 import time
 
 import nbformat
+import pytest
 from hub_harness import INSTRUCTOR, REPO_ROOT, STUDENTS, HubPage, mode
 
 ASSIGNMENT = "01_rnn_recap"
@@ -168,9 +169,23 @@ def answer(ui: HubPage, role: str) -> None:
         page.keyboard.press("Shift+Enter" if cell.cell_type == "markdown" else "Escape")
     page.keyboard.press("Control+s")
     page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached", timeout=60_000)
-    saved = nbformat.read(ui.hub.accounts.home(ui.user) / ASSIGNMENT / NOTEBOOK, as_version=4)
-    on_disk = {meta(c).get("grade_id"): c.source for c in saved.cells}
-    assert all(on_disk[grade_id] == text for grade_id, text in typed.items()), "the answers were not saved as typed"
+    # Ctrl+S saves even an unchanged notebook (the blank answer), and the tab may look clean
+    # while the server is still writing the file: read it until it parses and holds the answers.
+    path, deadline, on_disk = ui.hub.accounts.home(ui.user) / ASSIGNMENT / NOTEBOOK, time.monotonic() + 60, {}
+    while True:
+        try:
+            saved = nbformat.read(path, as_version=4)
+            on_disk = {meta(c).get("grade_id"): c.source for c in saved.cells}
+        except (ValueError, OSError):            # NotJSONError is a ValueError
+            on_disk = {}
+        if on_disk and all(on_disk.get(grade_id) == text for grade_id, text in typed.items()):
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert on_disk, f"{path} is not a readable notebook 60 s after saving"
+    pytest.fail("the answers were not saved as typed: " + ", ".join(
+        g for g, text in typed.items() if on_disk.get(g) != text))
 
 
 def validation_report(ui: HubPage) -> tuple[bool, str, list[str]]:
