@@ -101,7 +101,7 @@ demo: setup-dev
 # The speed benchmarks and the notebook timings, then the stored seed sweeps gathered
 # into RESULTS.md; `make sweep` runs every notebook's sweep again (10 runs each).
 bench: setup-dev
-	$(BIN)/python -m bench attention gpt ddp grading course
+	$(BIN)/python -m bench attention gpt ddp grading course finetune
 	$(BIN)/python -m bench claims --no-run
 
 sweep: setup-dev
